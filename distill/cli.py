@@ -34,7 +34,7 @@ def _add_data_commands(sub) -> None:
         p.add_argument("--label-column", default="label", help="CSV/parquet: column holding the label")
         if name == "show":
             p.add_argument("-n", "--rows", type=int, default=3, help="rows per split")
-        p.set_defaults(handler=_data_prepare if name == "prepare" else _data_show)
+        p.set_defaults(handler=_data_prepare if name == "prepare" else _data_show, needs_tensorflow=False)
 
 
 def _load_task(args):

@@ -1,4 +1,8 @@
-"""Shared test set-up: quiet TensorFlow, a private cache per test session."""
+"""Shared test set-up: quiet TensorFlow's C++ logging for the whole suite.
+
+Tests that need a private download cache set `DISTILL_CACHE` themselves;
+slow tests use the real cache so each pinned wheel is fetched once per machine.
+"""
 
 import os
 
