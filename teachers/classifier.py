@@ -1,0 +1,68 @@
+"""A BERT sequence classifier: encoder + pooled [CLS] + dropout + dense head.
+
+Owns the head that turns a `BertEncoder` into a task model. The head reads
+the pooled [CLS] vector (tanh(W·h[CLS]+b), the vector BERT was pre-trained to
+summarise a sentence or a sentence pair with), as in Google's
+`run_classifier.py`; sentence pairs need nothing special here because the
+tokenizer's segment ids already tell the encoder which sentence is which.
+
+The model is registered as Keras-serializable and builds all its weights in
+`__init__`, so a `model.keras` file reloads into exactly the same structure
+without a forward pass.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from distill.errors import DistillError
+from teachers.bert import BertEncoder
+
+
+@keras.saving.register_keras_serializable(package="distill")
+class BertClassifier(keras.Model):
+    """logits[B, C] = Dense(Dropout(encoder(inputs)["pooled_output"])).
+
+    `inputs` is the encoder's dict {"token_ids", "segment_ids", "padding_mask"}.
+    The head is initialised like BERT's (truncated normal, stddev 0.02) so the
+    first logits are near zero and the first loss is near log(C).
+    """
+
+    def __init__(self, encoder: BertEncoder, num_labels: int, dropout: float = 0.1,
+                 name: str = "bert_classifier", **kwargs):
+        super().__init__(name=name, **kwargs)
+        if not isinstance(num_labels, int) or num_labels < 2:
+            raise DistillError(f"BertClassifier: num_labels must be an int >= 2, got {num_labels!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise DistillError(f"BertClassifier: dropout must be in [0, 1), got {dropout!r}")
+        self.encoder = encoder
+        self.num_labels = num_labels
+        self.dropout_rate = float(dropout)
+        self.dropout = keras.layers.Dropout(self.dropout_rate, name="dropout")
+        self.head = keras.layers.Dense(
+            num_labels, kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02), name="classifier")
+        self.head.build((None, encoder.config.hidden_size))
+        self.built = True
+
+    @property
+    def config(self):
+        """The encoder's `BertConfig`."""
+        return self.encoder.config
+
+    def call(self, inputs, training=False):
+        pooled = self.encoder(inputs, training=training)["pooled_output"]
+        return self.head(self.dropout(pooled, training=training))
+
+    def get_config(self):
+        return {
+            "encoder": keras.saving.serialize_keras_object(self.encoder),
+            "num_labels": self.num_labels,
+            "dropout": self.dropout_rate,
+            "name": self.name,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        encoder = keras.saving.deserialize_keras_object(config.pop("encoder"))
+        return cls(encoder, **config)

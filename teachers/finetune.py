@@ -1,0 +1,584 @@
+"""Fine-tuning a BERT teacher on a classification task.
+
+Owns the recipe of the BERT paper and Google's `run_classifier.py`, in a
+custom training loop (so each step is one compiled function over batches of
+varying length):
+
+- AdamW with linear warm-up (default 10% of all steps) then linear decay to
+  0; weight decay on every weight except LayerNorm parameters and biases;
+  gradient clipping by global norm;
+- batches padded to their own longest row, length-bucketed within shuffled
+  windows (`teachers.batching`); one trace for all batch shapes;
+- dev evaluation after every epoch, the best weights (by `monitor`) kept and
+  saved to the run folder as soon as they improve, early stopping after
+  `patience` epochs without improvement;
+- seeded (`keras.utils.set_random_seed`) and repeatable.
+
+The run folder it writes (`runs/teacher/<id>/`):
+  run.json            kind "teacher", teacher, task, config, label names,
+                      max_seq_len, lowercase, weights source, timings,
+                      `complete` (false until the end: a Ctrl-C leaves the
+                      best checkpoint so far, marked incomplete)
+  model.keras         the best BertClassifier (Keras format)
+  config.json         the BertConfig; vocab.txt; label_names.json
+  epochs.jsonl        one line per epoch
+  train_results.json  epochs run, best epoch, timings, examples/s, traces
+  eval_results.json   dev and test metrics of the best weights + seconds, it/s
+  tensorboard/        batch loss/accuracy/lr, epoch train and dev metrics
+`teachers.run.TeacherRun.load` reads it back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import hashlib
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tqdm.auto import tqdm
+
+from distill.data.dataset import Dataset, Task
+from distill.errors import DistillError
+from distill.metrics import classification_metrics
+from teachers.batching import BATCH_SPEC, Traces, bucketed_batches, compiled_forward, cross_entropy, \
+    logits_in_order, pad_rows
+from teachers.classifier import BertClassifier
+from teachers.tokenizer import Encoding, WordPieceTokenizer
+
+KIND = "teacher"
+RUN_FILE = "run.json"
+MODEL_FILE = "model.keras"
+CONFIG_FILE = "config.json"
+VOCAB_FILE = "vocab.txt"
+LABELS_FILE = "label_names.json"
+EPOCHS_FILE = "epochs.jsonl"
+TRAIN_RESULTS = "train_results.json"
+EVAL_RESULTS = "eval_results.json"
+TENSORBOARD_DIR = "tensorboard"
+
+MONITORS = ("dev_loss", "dev_accuracy", "dev_f1", "dev_f1_macro", "dev_f1_weighted", "dev_mcc", "dev_primary")
+"""`dev_primary` is the task's primary metric (accuracy; MCC for CoLA; F1 for MRPC)."""
+EPOCH_METRICS = ("accuracy", "f1", "f1_macro", "f1_weighted", "mcc")
+
+
+# ------------------------------------------------------------------- config
+@dataclass
+class FinetuneConfig:
+    """Hyper-parameters of one fine-tuning run.
+
+    Defaults follow BERT's fine-tuning recipe; lr 3e-5 suits MiniLM-sized
+    teachers (use 2e-5 for BERT-base/large; tiny test models want ~1e-3).
+    `mode` "auto" minimises `dev_loss` and maximises the other monitors.
+    `save_model=False` keeps the best weights in memory only (grid search).
+    """
+
+    lr: float = 3e-5
+    batch_size: int = 32
+    epochs: int = 3
+    warmup: float = 0.1
+    weight_decay: float = 0.01
+    clip_norm: float = 1.0
+    max_seq_len: int = 128
+    patience: int = 2
+    monitor: str = "dev_loss"
+    mode: str = "auto"
+    min_delta: float = 0.0
+    dropout: float = 0.1
+    seed: int = 0
+    eval_batch_size: int = 64
+    bucket_window: int = 50
+    save_model: bool = True
+
+    def __post_init__(self) -> None:
+        def bad(field, why):
+            raise DistillError(f"FinetuneConfig: {field} {why}, got {getattr(self, field)!r}")
+
+        if not self.lr > 0:
+            bad("lr", "must be > 0")
+        for field in ("batch_size", "epochs", "max_seq_len", "patience", "eval_batch_size", "bucket_window"):
+            value = getattr(self, field)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                bad(field, "must be a positive int")
+        if self.max_seq_len < 3:
+            bad("max_seq_len", "must be at least 3")
+        if not 0.0 <= self.warmup < 1.0:
+            bad("warmup", "(a fraction of all steps) must be in [0, 1)")
+        if self.weight_decay < 0 or self.clip_norm < 0 or self.min_delta < 0:
+            bad("weight_decay" if self.weight_decay < 0 else "clip_norm" if self.clip_norm < 0 else "min_delta",
+                "must be >= 0")
+        if not 0.0 <= self.dropout < 1.0:
+            bad("dropout", "must be in [0, 1)")
+        if self.monitor not in MONITORS:
+            bad("monitor", f"must be one of {', '.join(MONITORS)}")
+        if self.mode not in ("auto", "min", "max"):
+            bad("mode", "must be auto, min or max")
+
+    @property
+    def monitor_mode(self) -> str:
+        if self.mode != "auto":
+            return self.mode
+        return "min" if self.monitor == "dev_loss" else "max"
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FinetuneConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise DistillError(f"FinetuneConfig: unknown fields {unknown}")
+        return cls(**d)
+
+
+# ---------------------------------------------------------------- optimizer
+@keras.saving.register_keras_serializable(package="distill")
+class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warm-up from ~0 to `peak` over `warmup_steps`, then linear decay
+    to 0 at `total_steps` (BERT's schedule). Step s (0-based) gets
+    peak·(s+1)/warmup during warm-up, so the very first update is not wasted
+    on a learning rate of exactly 0."""
+
+    def __init__(self, peak: float, total_steps: int, warmup_steps: int):
+        self.peak = float(peak)
+        self.total_steps = int(total_steps)
+        self.warmup_steps = int(warmup_steps)
+
+    def __call__(self, step):
+        step = tf.cast(step, tf.float32)
+        warm = (step + 1.0) / max(1, self.warmup_steps)
+        decay = (self.total_steps - step) / max(1, self.total_steps - self.warmup_steps)
+        factor = tf.where(step < self.warmup_steps, warm, decay)
+        return self.peak * tf.clip_by_value(factor, 0.0, 1.0)
+
+    def get_config(self):
+        return {"peak": self.peak, "total_steps": self.total_steps, "warmup_steps": self.warmup_steps}
+
+
+def no_decay_variables(model: keras.Model) -> list:
+    """LayerNorm scales/offsets and all biases: BERT does not decay them
+    (decaying a LayerNorm gain towards 0 shrinks activations for no gain)."""
+    variables = []
+    for layer in model._flatten_layers(include_self=False):
+        if isinstance(layer, keras.layers.LayerNormalization):
+            variables.extend(layer.trainable_weights)
+    variables.extend(v for v in model.trainable_weights if v.name == "bias")
+    unique = {id(v): v for v in variables}
+    return list(unique.values())
+
+
+def make_schedule(config: FinetuneConfig, total_steps: int) -> WarmupLinearDecay:
+    """The learning-rate schedule of a run of `total_steps` optimizer steps."""
+    return WarmupLinearDecay(config.lr, total_steps, int(round(config.warmup * total_steps)))
+
+
+def make_optimizer(model: keras.Model, config: FinetuneConfig,
+                   schedule: keras.optimizers.schedules.LearningRateSchedule) -> keras.optimizers.AdamW:
+    """AdamW (epsilon 1e-6 as in BERT) with the warm-up/decay schedule, weight
+    decay excluded from LayerNorm and biases, clipping by global norm; built
+    on the model's trainable variables so no variable is created inside a trace."""
+    optimizer = keras.optimizers.AdamW(
+        learning_rate=schedule,
+        weight_decay=config.weight_decay,
+        beta_1=0.9, beta_2=0.999, epsilon=1e-6,
+        global_clipnorm=config.clip_norm or None,
+    )
+    optimizer.exclude_from_weight_decay(var_list=no_decay_variables(model))
+    optimizer.build(model.trainable_variables)
+    return optimizer
+
+
+# --------------------------------------------------------------- finetuner
+class Finetuner:
+    """Fine-tunes a loaded teacher on a task and writes a run folder.
+
+    `fit` trains the teacher's encoder in place (load a fresh teacher per
+    run). Seed before loading the teacher too (`keras.utils.set_random_seed`)
+    when the encoder is randomly initialised: its initial weights and dropout
+    seeds are drawn when it is built. After `fit`: `model_` (best weights),
+    `history_` (one dict per epoch), `best_epoch_`, `stopped_early_`,
+    `eval_results_`, `train_results_`, `traces_` (traces per compiled
+    function: 1 each, whatever the batch shapes), `run_dir_`.
+
+    `on_epoch_end(record)` is called after each epoch's checkpoint is saved
+    (tests use it to simulate a Ctrl-C).
+    """
+
+    def __init__(self, config: FinetuneConfig | None = None, *, progress: bool = True,
+                 echo: Callable[[str], None] | None = print,
+                 on_epoch_end: Callable[[dict], None] | None = None):
+        self.config = config or FinetuneConfig()
+        self.progress = progress
+        self.echo = echo or (lambda line: None)
+        self.on_epoch_end = on_epoch_end
+
+    # ------------------------------------------------------------ public
+    def fit(self, teacher, task: Task, run_dir, overwrite: bool = False) -> "Finetuner":
+        """Fine-tune `teacher` (a `teachers.registry.LoadedTeacher`) on `task`
+        into `run_dir`; the model ends with the best epoch's weights."""
+        c = self.config
+        started = time.perf_counter()
+        train, dev, test = _splits(task)
+        if c.max_seq_len > teacher.config.max_position:
+            raise DistillError(f"max_seq_len {c.max_seq_len} exceeds teacher {teacher.name}'s "
+                               f"{teacher.config.max_position} positions")
+        run_dir = self.run_dir_ = Path(run_dir)
+        _prepare_run_dir(run_dir, overwrite)
+        keras.utils.set_random_seed(c.seed)
+
+        tokenizer = WordPieceTokenizer(teacher.vocab_path, lowercase=teacher.tokenizer.lowercase,
+                                       max_seq_len=c.max_seq_len)
+        t0 = time.perf_counter()
+        train_enc, train_labels = _encode(tokenizer, train, labeled_only=True), train.labels[train.labels >= 0]
+        dev_enc = _encode(tokenizer, dev)
+        test_enc = _encode(tokenizer, test) if test is not None and len(test) else None
+        tokenize_seconds = time.perf_counter() - t0
+
+        model = self.model_ = BertClassifier(teacher.encoder, len(task.label_names), dropout=c.dropout)
+        steps_per_epoch = math.ceil(len(train_enc) / c.batch_size)
+        schedule = make_schedule(c, steps_per_epoch * c.epochs)
+        optimizer = make_optimizer(model, c, schedule)
+        self.traces_ = Traces()
+        train_step = compiled_train_step(model, optimizer, self.traces_)
+        forward = compiled_forward(model, self.traces_, key="eval")
+        monitor_key = f"dev_{task.primary_metric}" if c.monitor == "dev_primary" else c.monitor
+
+        info = _run_info(teacher, task, c, tokenizer, monitor_key,
+                         {"train": len(train_enc), "dev": len(dev_enc), "test": len(test_enc or [])})
+        info["timings"]["tokenize_seconds"] = round(tokenize_seconds, 3)
+        write_json_atomic(run_dir / CONFIG_FILE, teacher.config.to_dict())
+        shutil.copyfile(teacher.vocab_path, run_dir / VOCAB_FILE)
+        write_json_atomic(run_dir / LABELS_FILE, list(task.label_names))
+        write_json_atomic(run_dir / RUN_FILE, info)
+        (run_dir / EPOCHS_FILE).write_text("")
+        self.echo(f"fine-tuning {teacher.name} on {task.name}: {len(train_enc)} train / {len(dev_enc)} dev rows, "
+                  f"{c.epochs} epochs x {steps_per_epoch} steps, batch {c.batch_size}, lr {c.lr:g}, "
+                  f"max_seq_len {c.max_seq_len} -> {run_dir}")
+
+        writer = tf.summary.create_file_writer(str(run_dir / TENSORBOARD_DIR))
+        self._clock = {"step": 0, "train_seconds": 0.0, "first_step_seconds": None, "first_step_rows": 0}
+        history: list[dict] = []
+        best_value, best_weights, best_epoch, since_best = None, None, None, 0
+        stopped_early = False
+        try:
+            for epoch in range(1, c.epochs + 1):
+                record = self._train_epoch(epoch, train_step, schedule, train_enc, train_labels, writer)
+                t_eval = time.perf_counter()
+                dev_logits = logits_in_order(forward, dev_enc, c.eval_batch_size)
+                dev_metrics = classification_metrics(dev.labels, dev_logits.argmax(1), list(task.label_names))
+                record.update({"dev_loss": cross_entropy(dev_logits, dev.labels),
+                               **{f"dev_{k}": dev_metrics.get(k) for k in EPOCH_METRICS},
+                               "dev_seconds": round(time.perf_counter() - t_eval, 3)})
+                record["improved"] = _improved(record[monitor_key], best_value, c.monitor_mode, c.min_delta)
+                if record["improved"]:
+                    best_value, best_epoch, since_best = record[monitor_key], epoch, 0
+                    best_weights = [w.numpy() for w in model.weights]
+                    info.update({"best_epoch": epoch, f"best_{monitor_key}": best_value})
+                    if c.save_model:
+                        info["model_sha256"] = _save_model(model, run_dir)
+                    write_json_atomic(run_dir / RUN_FILE, info)
+                else:
+                    since_best += 1
+                history.append(record)
+                _log_epoch(record, run_dir, writer)
+                self.echo(_epoch_line(record, c.epochs, monitor_key))
+                if self.on_epoch_end is not None:
+                    self.on_epoch_end(record)
+                if since_best >= c.patience and epoch < c.epochs:
+                    stopped_early = True
+                    self.echo(f"early stop: {monitor_key} has not improved for {c.patience} epochs; "
+                              f"best was epoch {best_epoch}")
+                    break
+        except KeyboardInterrupt:
+            info["interrupted"] = True
+            info["timings"]["train_seconds"] = round(self._clock["train_seconds"], 3)
+            write_json_atomic(run_dir / RUN_FILE, info)
+            saved = best_epoch and c.save_model
+            self.echo(f"interrupted: {run_dir} keeps the best checkpoint so far (epoch {best_epoch})" if saved
+                      else f"interrupted: {run_dir} has no checkpoint")
+            raise
+        finally:
+            writer.close()
+
+        for variable, value in zip(model.weights, best_weights):
+            variable.assign(value)
+        eval_results = {"dev": _evaluate(forward, dev_enc, dev, task, c.eval_batch_size)}
+        if test_enc is not None:
+            eval_results["test"] = _evaluate(forward, test_enc, test, task, c.eval_batch_size)
+        write_json_atomic(run_dir / EVAL_RESULTS, eval_results)
+        train_results = {"epochs_run": len(history), "best_epoch": best_epoch, "monitor": monitor_key,
+                         "mode": c.monitor_mode, "best_value": best_value, "stopped_early": stopped_early,
+                         "steps_per_epoch": steps_per_epoch, **self._timing(len(train_enc) * len(history)),
+                         "tokenize_seconds": round(tokenize_seconds, 3), "traces": dict(self.traces_),
+                         "history": history}
+        write_json_atomic(run_dir / TRAIN_RESULTS, train_results)
+        info.update(complete=True, stopped_early=stopped_early, epochs_run=len(history))
+        info["timings"].update(train_seconds=train_results["train_seconds"],
+                               eval_seconds=round(sum(r["seconds"] for r in eval_results.values()), 3),
+                               total_seconds=round(time.perf_counter() - started, 3))
+        write_json_atomic(run_dir / RUN_FILE, info)
+
+        self.history_ = history
+        self.best_epoch_ = best_epoch
+        self.stopped_early_ = stopped_early
+        self.eval_results_ = eval_results
+        self.train_results_ = train_results
+        return self
+
+    # ----------------------------------------------------------- helpers
+    def _train_epoch(self, epoch, train_step, schedule, encoding: Encoding, labels: np.ndarray, writer) -> dict:
+        """One pass over bucketed batches (shuffled by seed and epoch), with a
+        progress bar in examples/s and per-batch TensorBoard scalars."""
+        c, clock = self.config, self._clock
+        batches = bucketed_batches(encoding.lengths, c.batch_size, np.random.default_rng([c.seed, epoch]),
+                                   c.bucket_window)
+        start = time.perf_counter()
+        loss_sum = acc_sum = 0.0
+        lr = float(schedule(clock["step"]))
+        with tqdm(total=len(encoding), unit="ex", desc=f"epoch {epoch}/{c.epochs}", disable=not self.progress,
+                  leave=False, dynamic_ncols=True) as bar:
+            for rows in batches:
+                t_step = time.perf_counter()
+                lr = float(schedule(clock["step"]))
+                loss, acc = (float(x) for x in train_step(pad_rows(encoding, rows), labels[rows].astype(np.int32)))
+                if clock["first_step_seconds"] is None:  # includes tracing: kept out of the steady rate
+                    clock["first_step_seconds"], clock["first_step_rows"] = time.perf_counter() - t_step, len(rows)
+                loss_sum += loss * len(rows)
+                acc_sum += acc * len(rows)
+                with writer.as_default(step=clock["step"]):
+                    tf.summary.scalar("batch/loss", loss)
+                    tf.summary.scalar("batch/accuracy", acc)
+                    tf.summary.scalar("batch/learning_rate", lr)
+                clock["step"] += 1
+                bar.update(len(rows))
+                bar.set_postfix(loss=f"{loss:.4f}", acc=f"{acc:.3f}", refresh=False)
+        seconds = time.perf_counter() - start
+        clock["train_seconds"] += seconds
+        return {"epoch": epoch, "step": clock["step"], "train_loss": loss_sum / len(encoding),
+                "train_accuracy": acc_sum / len(encoding), "learning_rate": lr,
+                "train_seconds": round(seconds, 3), "train_examples_per_s": round(len(encoding) / seconds, 2)}
+
+    def _timing(self, examples: int) -> dict:
+        clock = self._clock
+        seconds, first, first_rows = clock["train_seconds"], clock["first_step_seconds"] or 0.0, clock["first_step_rows"]
+        steady = (examples - first_rows) / (seconds - first) if seconds > first and examples > first_rows else None
+        return {"steps": clock["step"], "train_seconds": round(seconds, 3), "train_examples": examples,
+                "train_examples_per_s": round(examples / seconds, 2) if seconds > 0 else None,
+                "first_step_seconds": round(first, 3),
+                "steady_examples_per_s": None if steady is None else round(steady, 2)}
+
+
+def _run_info(teacher, task: Task, c: FinetuneConfig, tokenizer: WordPieceTokenizer, monitor_key: str,
+              rows: dict) -> dict:
+    """The first run.json: everything needed to reload and to trace provenance."""
+    return {
+        "kind": KIND,
+        "schema": 1,
+        "complete": False,
+        "interrupted": False,
+        "teacher": teacher.name,
+        "task": task.name,
+        "task_sha256": task.sha256,
+        "is_pair": bool(task.is_pair),
+        "primary_metric": task.primary_metric,
+        "config": c.to_dict(),
+        "label_names": list(task.label_names),
+        "max_seq_len": c.max_seq_len,
+        "lowercase": bool(tokenizer.lowercase),
+        "vocab_sha256": tokenizer.vocab_sha256,
+        "weights_source": teacher.weights_source,
+        "pretrained_weights_sha256": teacher.weights_sha256,
+        "random_init": bool(teacher.random_init),
+        "model_file": MODEL_FILE if c.save_model else None,
+        "model_sha256": None,
+        "monitor": monitor_key,
+        "best_epoch": None,
+        "rows": rows,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
+        "timings": {},
+    }
+
+
+def _log_epoch(record: dict, run_dir: Path, writer) -> None:
+    with open(run_dir / EPOCHS_FILE, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record) + "\n")
+    with writer.as_default(step=record["epoch"]):
+        for key in ("train_loss", "train_accuracy", "dev_loss", *(f"dev_{k}" for k in EPOCH_METRICS)):
+            if isinstance(record.get(key), float):
+                tf.summary.scalar(f"epoch/{key}", record[key])
+    writer.flush()
+
+
+# ---------------------------------------------------------------- run ids
+def run_id(teacher_name: str, task: Task, config: FinetuneConfig, checkpoint: str | None = None,
+           extra=None) -> str:
+    """`<teacher>-<task>-<8 hex>`: the hash covers the config, the task's data
+    (sha256) and the checkpoint, so the same command finds its finished run
+    again and any change gets a new folder."""
+    payload = json.dumps({"teacher": teacher_name, "checkpoint": str(Path(checkpoint).resolve()) if checkpoint else None,
+                          "task": task.name, "task_sha256": task.sha256, "config": config.to_dict(),
+                          "extra": extra}, sort_keys=True)
+    return f"{_slug(teacher_name)}-{_slug(task.name)}-{hashlib.sha256(payload.encode()).hexdigest()[:8]}"
+
+
+def finished_results(run_dir) -> dict | None:
+    """eval_results of a finished teacher run in `run_dir`, or None (missing, interrupted, other kind)."""
+    info = _read_json_or_none(Path(run_dir) / RUN_FILE)
+    if not (isinstance(info, dict) and info.get("kind") == KIND and info.get("complete")):
+        return None
+    results = _read_json_or_none(Path(run_dir) / EVAL_RESULTS)
+    return results if isinstance(results, dict) else None
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "._" else "-" for c in name).strip("-") or "x"
+
+
+# ------------------------------------------------------------------ helpers
+def _splits(task: Task) -> tuple[Dataset, Dataset, Dataset | None]:
+    for name in ("train", "dev"):
+        if name not in task.splits:
+            raise DistillError(f"task {task.name}: has no {name!r} split (fine-tuning needs train and dev)")
+    train, dev = task.splits["train"], task.splits["dev"]
+    if not (train.labels >= 0).any():
+        raise DistillError(f"task {task.name}: the train split has no labeled rows")
+    if not (dev.labels >= 0).any():
+        raise DistillError(f"task {task.name}: the dev split has no labeled rows")
+    for split in (train, dev):
+        bad = split.labels >= len(task.label_names)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise DistillError(f"task {task.name}, {split.split} row {row}: label {int(split.labels[row])} "
+                               f"is outside the {len(task.label_names)} label names")
+    return train, dev, task.splits.get("test")
+
+
+def _encode(tokenizer: WordPieceTokenizer, dataset: Dataset, labeled_only: bool = False) -> Encoding:
+    texts, texts_b = dataset.texts, dataset.texts_b
+    if labeled_only:
+        keep = np.flatnonzero(dataset.labels >= 0)
+        if len(keep) != len(texts):
+            texts = [texts[i] for i in keep]
+            texts_b = None if texts_b is None else [texts_b[i] for i in keep]
+    return tokenizer.encode(texts, texts_b)
+
+
+def train_step_function(model, optimizer, traces: Traces | None = None) -> Callable:
+    """One optimizer step on a padded batch, as a plain Python function
+    (returns loss and accuracy). `compiled_train_step` compiles it; bench
+    scripts compile it other ways to compare."""
+    variables = model.trainable_variables
+
+    def train_step(batch, labels):
+        if traces is not None:
+            traces["train"] += 1
+        with tf.GradientTape() as tape:
+            logits = model(batch, training=True)
+            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
+        gradients = tape.gradient(loss, variables)
+        optimizer.apply_gradients(zip(gradients, variables))
+        accuracy = tf.reduce_mean(tf.cast(tf.equal(tf.argmax(logits, 1, output_type=tf.int32), labels), tf.float32))
+        return loss, accuracy
+
+    return train_step
+
+
+LABELS_SPEC = tf.TensorSpec([None], tf.int32, name="labels")
+
+
+def compiled_train_step(model, optimizer, traces: Traces | None = None) -> Callable:
+    """The train step as a tf.function over [None, None] batches: traced once
+    for every batch size and padded length."""
+    return tf.function(train_step_function(model, optimizer, traces), input_signature=[BATCH_SPEC, LABELS_SPEC])
+
+
+def _evaluate(forward, encoding: Encoding, dataset: Dataset, task: Task, batch_size: int) -> dict:
+    start = time.perf_counter()
+    logits = logits_in_order(forward, encoding, batch_size)
+    return split_metrics(logits, dataset.labels, list(task.label_names), time.perf_counter() - start)
+
+
+def split_metrics(logits: np.ndarray, labels: np.ndarray, label_names: list[str], seconds: float) -> dict:
+    """sklearn metrics of argmax(logits) + mean loss + rows, seconds and it/s (examples/s)."""
+    metrics = classification_metrics(labels, logits.argmax(1), label_names)
+    loss = cross_entropy(logits, labels)
+    metrics["loss"] = None if math.isnan(loss) else loss  # None: no known labels (strict JSON has no NaN)
+    metrics["rows"] = int(len(logits))
+    metrics["seconds"] = round(seconds, 4)
+    metrics["it_per_s"] = round(len(logits) / seconds, 2) if seconds > 0 else None
+    return metrics
+
+
+def _improved(value, best, mode: str, min_delta: float) -> bool:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return False
+    if best is None:
+        return True
+    return value < best - min_delta if mode == "min" else value > best + min_delta
+
+
+def _epoch_line(r: dict, epochs: int, monitor_key: str) -> str:
+    mark = f"  * best {monitor_key}" if r["improved"] else ""
+    return (f"epoch {r['epoch']}/{epochs}: train loss {r['train_loss']:.4f} acc {r['train_accuracy']:.4f} | "
+            f"dev loss {r['dev_loss']:.4f} acc {r['dev_accuracy']:.4f} f1 {r['dev_f1']:.4f} mcc {r['dev_mcc']:.4f}"
+            f" | {r['train_seconds']:.1f} s, {r['train_examples_per_s']:.1f} ex/s{mark}")
+
+
+def _save_model(model, run_dir: Path) -> str:
+    """Write model.keras atomically (a Ctrl-C mid-save leaves the previous best intact)."""
+    from distill.sources import sha256_file
+
+    tmp = run_dir / f".{MODEL_FILE}.partial.keras"
+    model.save(tmp)
+    os.replace(tmp, run_dir / MODEL_FILE)
+    return sha256_file(run_dir / MODEL_FILE)
+
+
+def _prepare_run_dir(run_dir: Path, overwrite: bool) -> None:
+    """An empty folder for a new run. An interrupted teacher run (complete:
+    false) is restarted cleanly; a finished one is only replaced with
+    `overwrite=True`; a non-empty folder that is not a teacher run never is."""
+    if run_dir.exists() and any(run_dir.iterdir()):
+        info = _read_json_or_none(run_dir / RUN_FILE)
+        if not (isinstance(info, dict) and info.get("kind") == KIND):
+            raise DistillError(f"{run_dir}: not empty and not a teacher run; choose another folder")
+        if info.get("complete") and not overwrite:
+            raise DistillError(f"{run_dir}: a finished teacher run; choose another folder or pass "
+                               "overwrite (--overwrite) to replace it")
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _read_json_or_none(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def write_json_atomic(path: Path, obj) -> None:
+    """Write JSON atomically: readers never see half a file."""
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(json.dumps(obj, indent=2, default=_json_default) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _json_default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serializable: {type(obj).__name__}")

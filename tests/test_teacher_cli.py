@@ -1,0 +1,119 @@
+"""`distill teacher finetune|eval|tune` and `distill predict`: thin CLI over teachers, dispatch on run kind."""
+
+import io
+import json
+import re
+import sys
+import types
+
+import pytest
+
+from distill import cli
+
+
+@pytest.fixture(scope="module")
+def finetuned(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DISTILL_CACHE", str(root / "cache"))  # the tiny preset writes its vocab there
+        out = io.StringIO()
+        mp.setattr(sys, "stdout", out)
+        argv = ["teacher", "finetune", "--teacher", "tiny", "--task", "synthetic", "--lr", "3e-3",
+                "--batch-size", "16", "--epochs", "5", "--patience", "5", "--max-seq-len", "32",
+                "--runs-dir", str(root / "runs"), "--no-progress"]
+        assert cli.main(argv) == 0
+        mp.setattr(sys, "stdout", io.StringIO())
+        assert cli.main(argv) == 0
+        again = sys.stdout.getvalue()
+    match = re.search(r"teacher run: (\S+)", out.getvalue())
+    return root, match.group(1), out.getvalue(), again
+
+
+def test_finetune_names_the_run_and_reuses_it(finetuned):
+    root, run_dir, first, again = finetuned
+    assert re.fullmatch(re.escape(str(root / "runs" / "teacher")) + r"/tiny-synthetic-[0-9a-f]{8}", run_dir)
+    assert re.search(r"^dev\s+100\s+\d\.\d+", first, re.M) and re.search(r"^test\s+100", first, re.M)
+    assert "epoch 1/5" in first
+    assert f"reusing the finished run {run_dir}" in again and "epoch 1/5" not in again
+    assert json.loads(open(f"{run_dir}/run.json").read())["complete"] is True
+
+
+def test_eval_prints_the_table_and_writes_json(finetuned, capsys, tmp_path):
+    _, run_dir, _, _ = finetuned
+    assert cli.main(["teacher", "eval", run_dir, "--split", "dev,test", "--json", str(tmp_path / "e.json")]) == 0
+    out = capsys.readouterr().out
+    dev = re.search(r"^dev\s+100\s+(\d\.\d+)", out, re.M)
+    assert dev and float(dev.group(1)) > 0.95 and re.search(r"^test\s+100", out, re.M)
+    saved = json.loads((tmp_path / "e.json").read_text())
+    assert set(saved["results"]) == {"dev", "test"} and saved["results"]["dev"]["accuracy"] > 0.95
+    assert cli.main(["teacher", "eval", run_dir, "--split", "transfer"]) == 2
+    assert "no split 'transfer'" in capsys.readouterr().err
+
+
+def test_predict_prints_label_and_confidence_per_text(finetuned, capsys, monkeypatch, tmp_path):
+    _, run_dir, _, _ = finetuned
+    assert cli.main(["predict", run_dir, "what a wonderful film", "the old road at night"]) == 0
+    rows = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
+    assert [(r[0], r[2]) for r in rows] == [("positive", "what a wonderful film"),
+                                            ("negative", "the old road at night")]
+    assert all(0.5 <= float(r[1]) <= 1.0 for r in rows)
+
+    (tmp_path / "texts.txt").write_text("a wonderful story\n\nthe blue river\n")
+    monkeypatch.setattr(sys, "stdin", io.StringIO("wonderful music\n"))
+    assert cli.main(["predict", run_dir, "-", "--file", str(tmp_path / "texts.txt"), "--batch-size", "2"]) == 0
+    rows = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
+    assert [(r[0], r[2]) for r in rows] == [("positive", "wonderful music"), ("positive", "a wonderful story"),
+                                            ("negative", "the blue river")]
+
+
+class _FakePredictor:
+    """A stand-in for another kind of run (e.g. a student) behind the same protocol."""
+
+    label_names = ["no", "yes"]
+    is_pair = False
+    loaded = []
+
+    @classmethod
+    def load(cls, run_dir):
+        cls.loaded.append(str(run_dir))
+        return cls()
+
+    def predict(self, texts, texts_b=None, batch_size=32):
+        import numpy as np
+
+        labels = np.array([int("yes" in t) for t in texts])
+        return labels, np.tile([[0.2, 0.8]], (len(texts), 1))
+
+
+def test_predict_dispatches_on_the_run_kind(capsys, monkeypatch, tmp_path):
+    module = types.ModuleType("fake_student_export")
+    module.FakePredictor = _FakePredictor
+    monkeypatch.setitem(sys.modules, "fake_student_export", module)
+    monkeypatch.setitem(cli.PREDICTORS, "student", ("fake_student_export", "FakePredictor"))
+    (tmp_path / "run.json").write_text(json.dumps({"kind": "student"}))
+    assert cli.main(["predict", str(tmp_path), "yes please", "nope"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["yes\t0.8000\tyes please", "no\t0.2000\tnope"]
+    assert _FakePredictor.loaded == [str(tmp_path)]
+
+    _FakePredictor.is_pair = True
+    try:
+        assert cli.main(["predict", str(tmp_path), "a\tb", "no tab here"]) == 2
+        assert "text 2 has no TAB" in capsys.readouterr().err
+    finally:
+        _FakePredictor.is_pair = False
+    (tmp_path / "run.json").write_text(json.dumps({"kind": "bench"}))
+    assert cli.main(["predict", str(tmp_path), "x"]) == 2
+    assert "kind 'bench' has no predictor" in capsys.readouterr().err
+    assert cli.main(["predict", str(tmp_path / "nowhere"), "x"]) == 2
+    assert "not a run folder" in capsys.readouterr().err
+
+
+def test_predict_needs_some_input(finetuned, capsys):
+    assert cli.main(["predict", finetuned[1]]) == 2
+    assert "give texts" in capsys.readouterr().err
+
+
+def test_tune_rejects_a_bad_grid(capsys):
+    argv = ["teacher", "tune", "--teacher", "tiny", "--task", "synthetic", "--lrs", "fast"]
+    assert cli.main(argv) == 2
+    assert "--batch-sizes/--lrs" in capsys.readouterr().err
