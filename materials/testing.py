@@ -1,0 +1,109 @@
+"""Small, valid, learnable materials files for tests of readers and students.
+
+Owns `write_toy_materials`, so other packages' tests get a real materials
+file in milliseconds without a teacher. The file is written through the same
+`materials.schema` writer as `materials.generate` and passes `validate`.
+
+The task is learnable by any student: a row's label is c > 0 when the marker
+word of class c occurs in it (class 1's marker is "wonderful") and 0 when no
+marker occurs; the toy "teacher" logits favour the true class by a margin of
+about 4 with a little noise, so distilling from logits and training on `y`
+both work.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from distill.metrics import classification_metrics
+from materials import schema
+
+SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+PAD_ID, CLS_ID, SEP_ID = 0, 2, 3
+
+
+def write_toy_materials(path: str | os.PathLike, n_per_split: int = 64, vocab_size: int = 50, hidden: int = 16,
+                        seed: int = 0, *, max_seq_len: int = 16, num_labels: int = 2,
+                        splits: tuple[str, ...] = ("train", "dev", "test"), transfer_rows: int = 0,
+                        pair: bool = False, chunk_rows: int | None = None) -> Path:
+    """Write a toy materials file at `path` and return the path.
+
+    `n_per_split` rows in each of `splits`; `transfer_rows` > 0 adds a
+    `transfer` split whose `y` is -1 (as augmentation writes it). `pair=True`
+    makes a sentence-pair file (`segment`, `text_b`). Same arguments, same bytes
+    of data.
+    """
+    if num_labels < 2:
+        raise ValueError("num_labels must be at least 2")
+    markers = ["wonderful"] + [f"marker{c}" for c in range(2, num_labels)]
+    n_words = vocab_size - len(SPECIALS) - len(markers)
+    if n_words < 4:
+        raise ValueError(f"vocab_size {vocab_size} too small for {num_labels} labels")
+    if max_seq_len < (8 if pair else 5):
+        raise ValueError(f"max_seq_len {max_seq_len} too small for the toy rows")
+    vocab = SPECIALS + markers + [f"w{i}" for i in range(n_words)]
+    label_names = ["negative", "positive"] if num_labels == 2 else [f"class{c}" for c in range(num_labels)]
+    rng = np.random.default_rng(seed)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(path, "w") as h5:
+        schema.create_file(
+            h5, task="toy", label_names=label_names, max_seq_len=max_seq_len,
+            teacher={"name": "toy", "config": {"hidden_size": hidden}, "weights_sha256": None, "run_dir": None},
+            tokenizer={"vocab_sha256": "toy", "lowercase": True},
+            dataset={"id": "toy", "sha256": f"toy-seed{seed}"},
+            embedding=rng.normal(0.0, 0.1, size=(vocab_size, hidden)).astype(np.float32),
+            vocab=vocab,
+        )
+        wanted = [(s, n_per_split) for s in splits] + ([("transfer", transfer_rows)] if transfer_rows else [])
+        for split, n in wanted:
+            group = schema.create_split(h5, split, pair=pair, source={"toy": split, "seed": seed},
+                                        chunk_rows=chunk_rows or 32)
+            block = _toy_rows(rng, n, vocab, markers, max_seq_len, num_labels, pair, unknown=split == "transfer")
+            schema.append_rows(group, block, seconds=0.001 * max(n, 1))
+            schema.finish_split(group, classification_metrics(block["y"], block["logits"].argmax(axis=1),
+                                                              label_names))
+    return path
+
+
+def _toy_rows(rng, n, vocab, markers, max_seq_len, num_labels, pair, unknown) -> dict:
+    first_word = len(SPECIALS) + len(markers)
+    x = np.zeros((n, max_seq_len), dtype=np.int32)
+    segment = np.zeros((n, max_seq_len), dtype=np.int8)
+    length = np.zeros(n, dtype=np.int16)
+    labels = rng.integers(0, num_labels, size=n).astype(np.int32)
+    texts, texts_b = [], []
+    budget = max_seq_len - (3 if pair else 2)
+    for i, label in enumerate(labels):
+        n_a = int(rng.integers(1, (budget // 2 if pair else budget) + 1))
+        words = list(rng.integers(first_word, len(vocab), size=n_a))
+        if label > 0:
+            words[int(rng.integers(0, n_a))] = len(SPECIALS) + int(label) - 1
+        ids = [CLS_ID, *words, SEP_ID]
+        texts.append(" ".join(vocab[w] for w in words))
+        if pair:
+            n_b = int(rng.integers(1, budget - n_a + 1))
+            words_b = list(rng.integers(first_word, len(vocab), size=n_b))
+            texts_b.append(" ".join(vocab[w] for w in words_b))
+            segment[i, len(ids):len(ids) + n_b + 1] = 1
+            ids += [*words_b, SEP_ID]
+        x[i, :len(ids)] = ids
+        length[i] = len(ids)
+    logits = rng.normal(0.0, 0.5, size=(n, num_labels)).astype(np.float32)
+    logits[np.arange(n), labels] += 4.0
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    block = {
+        "x": x, "length": length,
+        "y": np.full(n, -1, dtype=np.int32) if unknown else labels,
+        "logits": logits, "ysm": (shifted / shifted.sum(axis=1, keepdims=True)).astype(np.float32),
+        "text": texts,
+    }
+    if pair:
+        block["segment"] = segment
+        block["text_b"] = texts_b
+    return block
+
