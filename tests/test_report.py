@@ -1,0 +1,324 @@
+"""The report: its numbers equal the JSON they come from, seeds are averaged, plots hold the right points.
+
+Fake run folders (run.json, eval_results.json, TensorBoard events written
+with tf.summary) and a bench.json are made in tmp_path in the formats the
+teacher/student runs and `distill bench` write.
+"""
+
+import json
+import statistics
+
+import numpy as np
+import pytest
+
+from distill.errors import DistillError
+from distill.report import (
+    collect,
+    group_runs,
+    mean_sd,
+    pareto_front,
+    pick_curves,
+    read_scalars,
+    write_report,
+)
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+TASK = "synthetic"
+
+
+def metrics(accuracy, n=100, **extra):
+    return {"n": n, "accuracy": accuracy, "f1": accuracy - 0.01, "f1_macro": accuracy - 0.02,
+            "f1_weighted": accuracy - 0.015, "mcc": 2 * accuracy - 1.1, "report": {},
+            "confusion_matrix": [[1, 0], [0, 1]],
+            "seconds": 1.0, "it_per_s": 100.0, **extra}
+
+
+def write_events(logdir, dev_accuracy, batch_loss, style):
+    """TensorBoard scalars as teachers/finetune.py writes them ("finetune": one folder, epoch/dev_accuracy
+    from epoch 1, batch/loss) or as Keras's TensorBoard callback does ("keras": validation/epoch_accuracy
+    from epoch 0, train/batch_loss)."""
+    import tensorflow as tf
+
+    if style == "finetune":
+        series = (("", "epoch/dev_accuracy", dev_accuracy, 1), ("", "batch/loss", batch_loss, 0))
+    else:
+        series = (("validation", "epoch_accuracy", dev_accuracy, 0), ("train", "batch_loss", batch_loss, 0))
+    for sub, tag, values, first in series:
+        writer = tf.summary.create_file_writer(str(logdir / sub))
+        with writer.as_default():
+            for step, value in enumerate(values, start=first):
+                tf.summary.scalar(tag, value, step=step)
+            tf.summary.scalar("epoch/dev_loss" if style == "finetune" else "epoch_loss", 0.5, step=first)
+        writer.close()
+
+
+def make_run(root, kind, folder, name, seed, dev, test, extra_config=None, events=None, complete=True):
+    run = root / kind / folder
+    run.mkdir(parents=True)
+    config = {"lr": 0.001, "batch_size": 32, "seed": seed, **(extra_config or {})}
+    meta = {"kind": kind, "task": TASK, "config": config, "label_names": ["neg", "pos"], "complete": complete}
+    meta["teacher" if kind == "teacher" else "name"] = name
+    (run / "run.json").write_text(json.dumps(meta))
+    if complete:
+        (run / "eval_results.json").write_text(json.dumps({"dev": metrics(dev), "test": metrics(test)}))
+    if events:
+        write_events(run / "tensorboard", *events, style="finetune" if kind == "teacher" else "keras")
+    return run
+
+
+def bench_row(model, kind, run, batch, mode, median, params, random_weights=False):
+    return {"model": model, "kind": kind, "run": run, "random_weights": random_weights, "params": params,
+            "flops_per_example": 1e6, "batch_size": batch, "mode": mode,
+            "it_per_s": {"median": median, "min": median * 0.9, "max": median * 1.1, "repeats": 5, "examples": 64},
+            "gflops": 1.5}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    make_run(root, "teacher", "t0", "minilm-l6", 0, 0.90, 0.88, events=([0.80, 0.86, 0.90], [0.7, 0.5, 0.4, 0.3]))
+    make_run(root, "teacher", "t1", "minilm-l6", 1, 0.92, 0.86, events=([0.82, 0.92], [0.69, 0.45, 0.35]))
+    make_run(root, "student", "mse0", "kim-cnn", 0, 0.84, 0.83, {"loss": "mse"}, events=([0.7, 0.84], [1.0, 0.6]))
+    make_run(root, "student", "mse1", "kim-cnn", 1, 0.86, 0.85, {"loss": "mse"})
+    make_run(root, "student", "mse2", "kim-cnn", 2, 0.82, 0.84, {"loss": "mse"})
+    make_run(root, "student", "kl0", "kim-cnn", 0, 0.80, 0.79, {"loss": "kl"})
+    make_run(root, "student", "half", "kim-cnn", 0, 0, 0, {"loss": "ce"}, complete=False)
+    trial = make_run(root, "teacher", "grid/trial1", "minilm-l6", 0, 0.95, 0.95, {"lr": 1e-4})
+    meta = json.loads((trial / "run.json").read_text())
+    (trial / "run.json").write_text(json.dumps({**meta, "model_file": None}))
+    rows = [
+        bench_row("minilm-l6", "teacher", str(root / "teacher" / "t0"), 1, "text", 20.0, 22_700_000),
+        bench_row("minilm-l6", "teacher", str(root / "teacher" / "t0"), 32, "text", 50.0, 22_700_000),
+        bench_row("minilm-l6", "teacher", str(root / "teacher" / "t0"), 32, "ids", 60.0, 22_700_000),
+        bench_row("kim-cnn mse", "student", "runs/student/mse0", 32, "text", 2500.0, 150_000),
+        bench_row("kim-cnn kl", "student", "runs/student/kl0", 32, "text", 2400.0, 150_000),
+        bench_row("bert-base", "preset", None, 32, "text", 8.0, 110_000_000, random_weights=True),
+    ]
+    from materials.testing import write_toy_materials
+    import h5py
+
+    (root / "materials").mkdir()
+    write_toy_materials(root / "materials" / "toy.h5", n_per_split=16)
+    with h5py.File(root / "teacher" / "t0" / "model.weights.h5", "w") as h5:   # not materials: ignored
+        h5["w"] = np.zeros(3)
+    bench = root / "bench" / "b1"
+    bench.mkdir(parents=True)
+    (bench / "bench.json").write_text(json.dumps({
+        "machine": {"cpu": "test cpu", "cores": 2, "gpus": [], "tensorflow": "2.21.0"},
+        "task": TASK, "split": "test", "rows": rows}))
+    return root
+
+
+@pytest.fixture(scope="module")
+def report(runs):
+    return write_report(runs, echo=lambda _: None)
+
+
+def parse_table(markdown, heading):
+    """The first pipe table after `## heading`, as a list of {header: cell}."""
+    lines = markdown.split(f"## {heading}\n", 1)[1].splitlines()
+    table = [l for l in lines[lines.index(next(l for l in lines if l.startswith("|"))):]]
+    table = table[:next((i for i, l in enumerate(table) if not l.startswith("|")), len(table))]
+    cells = [[c.strip() for c in l.strip("|").split("|")] for l in table]
+    return [dict(zip(cells[0], row)) for row in cells[2:]]
+
+
+def row_of(report, model):
+    return next(r for r in report.data["tasks"][TASK]["rows"] if r["model"] == model)
+
+
+def test_runs_differing_only_in_seed_are_one_group_and_labelled_apart(runs):
+    found = collect(runs)
+    groups = {g.label: g for g in group_runs(found.runs)}
+    assert sorted(groups) == ["kim-cnn (loss=kl)", "kim-cnn (loss=mse)", "minilm-l6"]
+    assert sorted(groups["kim-cnn (loss=mse)"].seeds) == [0, 1, 2]
+    assert sorted(groups["minilm-l6"].seeds) == [0, 1]
+    assert sorted(s["reason"].split(" ")[0] for s in found.skipped) == ["no", "not"]   # grid trial, unfinished
+
+
+def test_report_json_matches_sources_with_mean_and_sample_sd(report, runs):
+    mse = row_of(report, "kim-cnn (loss=mse)")
+    sources = [json.loads((runs / "student" / f / "eval_results.json").read_text()) for f in ("mse0", "mse1", "mse2")]
+    for split in ("dev", "test"):
+        values = [s[split]["accuracy"] for s in sources]
+        assert mse[split]["accuracy"]["mean"] == pytest.approx(statistics.fmean(values))
+        assert mse[split]["accuracy"]["sd"] == pytest.approx(np.std(values, ddof=1))
+        assert sorted(mse[split]["accuracy"]["values"]) == sorted(values)
+    assert mse["test"]["accuracy"]["mean"] == pytest.approx(0.84)
+    kl = row_of(report, "kim-cnn (loss=kl)")
+    assert kl["test"]["accuracy"] == {"mean": 0.79, "sd": None, "n": 1, "values": [0.79]}
+
+
+def test_speed_prefers_batch_32_raw_text_and_speedups_and_kept_are_ratios(report):
+    teacher = row_of(report, "minilm-l6")
+    assert teacher["it_per_s"] == 50.0 and teacher["speed"]["mode"] == "text" and teacher["speed"]["batch_size"] == 32
+    assert teacher["params"] == 22_700_000
+    mse = row_of(report, "kim-cnn (loss=mse)")
+    assert mse["speedup"]["minilm-l6"] == pytest.approx(2500.0 / 50.0)
+    teacher_test = statistics.fmean([0.88, 0.86])
+    assert mse["accuracy_kept"]["minilm-l6"]["percent"] == pytest.approx(100 * 0.84 / teacher_test)
+    assert mse["accuracy_kept"]["minilm-l6"]["split"] == "test"
+    preset = row_of(report, "bert-base (random weights)")
+    assert preset["kind"] == "preset" and preset["test"] == {} and preset["accuracy_kept"] == {}
+    assert preset["speedup"]["minilm-l6"] == pytest.approx(8.0 / 50.0)
+
+
+def test_markdown_table_values_equal_report_json(report):
+    markdown = report.markdown.read_text()
+    assert report.markdown == report.markdown.parent / "report.md" and report.json.parent.name == "report"
+    table = {r["model"]: r for r in parse_table(markdown, TASK)}
+    assert set(table) == {"minilm-l6", "kim-cnn (loss=mse)", "kim-cnn (loss=kl)", "bert-base (random weights)"}
+    for model, cells in table.items():
+        row = row_of(report, model)
+        for split in ("dev", "test"):
+            stat = row[split].get("accuracy")
+            if stat is None:
+                assert cells[f"{split} acc (%)"] == "—"
+                continue
+            text = cells[f"{split} acc (%)"].split(" ± ")
+            assert float(text[0]) == pytest.approx(100 * stat["mean"], abs=0.005)
+            if stat["sd"] is None:
+                assert len(text) == 1
+            else:
+                assert float(text[1]) == pytest.approx(100 * stat["sd"], abs=0.005)
+        assert float(cells["it/s"].replace(",", "")) == pytest.approx(row["it_per_s"], abs=0.05)
+        speedup = float(cells["speed-up vs minilm-l6"].rstrip("×"))
+        assert speedup == pytest.approx(row["speedup"]["minilm-l6"], abs=0.005)
+        kept = cells["acc kept vs minilm-l6 (%)"]
+        if row["accuracy_kept"]:
+            assert float(kept) == pytest.approx(row["accuracy_kept"]["minilm-l6"]["percent"], abs=0.05)
+        else:
+            assert kept == "—"
+    assert table["kim-cnn (loss=mse)"]["dev acc (%)"] == "84.00 ± 2.00"
+    assert table["bert-base (random weights)"]["kind"] == "preset"
+
+
+def test_images_are_pngs_and_linked_relative_from_report_md(report):
+    markdown = report.markdown.read_text()
+    assert len(report.images) == 3   # accuracy vs speed, teacher curves, student curves
+    for image in report.images:
+        data = image.read_bytes()
+        assert data[:8] == PNG_SIGNATURE and len(data) > 10_000
+        assert f"]({image.relative_to(report.markdown.parent).as_posix()})" in markdown
+
+
+def test_plot_holds_the_table_points_pareto_front_and_presets(report):
+    plot = report.data["tasks"][TASK]["plot"]
+    assert plot["split"] == "test"
+    teacher = {p["model"]: (p["it_per_s"], p["accuracy"]) for p in plot["points"]["teacher"]}
+    students = {p["model"]: (p["it_per_s"], p["accuracy"]) for p in plot["points"]["student"]}
+    assert teacher == {"minilm-l6": (50.0, pytest.approx(0.87))}
+    assert students == {"kim-cnn (loss=mse)": (2500.0, pytest.approx(0.84)),
+                        "kim-cnn (loss=kl)": (2400.0, pytest.approx(0.79))}
+    # kl is slower and less accurate than mse: dominated, off the front
+    assert plot["pareto"] == ["kim-cnn (loss=mse)", "minilm-l6"]
+    assert plot["presets"] == [{"model": "bert-base (random weights)", "it_per_s": 8.0}]
+
+
+def test_plot_figure_artists(runs, tmp_path):
+    from distill.report import build_tables, plot_accuracy_vs_speed
+
+    table = build_tables(collect(runs))[TASK]
+    drawn = plot_accuracy_vs_speed(table, tmp_path / "plot.png")
+    ax = drawn["figure"].axes[0]
+    lines = {line.get_gid(): line for line in ax.lines if line.get_gid()}
+    assert ax.get_xscale() == "log" and "examples/s" in ax.get_xlabel() and "%" in ax.get_ylabel()
+    assert sorted(lines["student-points"].get_xdata()) == [2400.0, 2500.0]
+    assert list(lines["teacher-points"].get_ydata()) == pytest.approx([87.0])
+    assert list(lines["pareto"].get_xdata()) == [2500.0, 50.0]
+    assert list(lines["preset-0"].get_xdata()) == [8.0, 8.0]
+    assert ax.get_legend() is not None and ax.get_title()
+
+
+def test_training_curves_read_back_the_logged_scalars(runs, report):
+    scalars = read_scalars(runs / "teacher" / "t0" / "tensorboard")
+    assert scalars["epoch/dev_accuracy"] == [(1, pytest.approx(0.80)), (2, pytest.approx(0.86)),
+                                             (3, pytest.approx(0.90))]
+    picked = pick_curves(scalars)
+    assert picked["dev_accuracy"][0] == "epoch/dev_accuracy"
+    assert picked["loss"][0] == "batch/loss" and picked["loss"][2] == "per batch"
+    keras_style = pick_curves(read_scalars(runs / "student" / "mse0" / "tensorboard"))
+    assert keras_style["dev_accuracy"][0] == "validation/epoch_accuracy"
+    assert [v for _, v in keras_style["dev_accuracy"][1]] == pytest.approx([0.7, 0.84])
+    assert keras_style["loss"][0] == "train/batch_loss"
+    curves = report.data["tasks"][TASK]["curves"]
+    teacher = curves["teacher"]["groups"]["minilm-l6"]
+    assert sorted(len(c["values"]) for c in teacher["dev_accuracy"]) == [2, 3]
+    assert sorted(len(c["values"]) for c in teacher["loss"]) == [3, 4]
+    assert list(curves["student"]["groups"]) == ["kim-cnn (loss=mse)"]   # the only student with events
+    assert "No TensorBoard scalars for: kim-cnn (loss=kl)" in report.markdown.read_text()
+
+
+def test_materials_section_matches_the_file(runs, report):
+    from materials.reader import MaterialsFile
+
+    [entry] = report.data["materials"]
+    assert entry["path"].endswith("toy.h5")
+    rows = {r["split"]: r for r in parse_table(report.markdown.read_text(), "Teaching materials")}
+    with MaterialsFile(runs / "materials" / "toy.h5") as m:
+        for split in m.splits:
+            attrs = m.split_attrs(split)
+            assert entry["splits"][split]["rows"] == attrs["rows"] == int(rows[split]["rows"])
+            assert float(rows[split]["teacher acc (%)"]) == pytest.approx(100 * attrs["metrics"]["accuracy"], abs=0.005)
+            assert float(rows[split]["teacher it/s"].replace(",", "")) == pytest.approx(attrs["it_per_s"], abs=0.05)
+
+
+def test_pick_curves_understands_custom_loop_tags():
+    scalars = {"dev/accuracy": [(1, 0.5)], "train/loss": [(1, 0.9)], "dev/loss": [(1, 1.0)]}
+    picked = pick_curves(scalars)
+    assert picked["dev_accuracy"][0] == "dev/accuracy"
+    assert picked["loss"] is None   # neither per batch nor per epoch named
+    picked = pick_curves({"epoch_loss": [(0, 1.0)], "val_accuracy": [(0, 0.6)]})
+    assert picked["loss"][2] == "per epoch" and picked["dev_accuracy"][0] == "val_accuracy"
+
+
+def test_pareto_front_and_mean_sd():
+    points = [(10.0, 0.9), (100.0, 0.8), (50.0, 0.7), (100.0, 0.85)]
+    assert pareto_front(points) == [3, 0]
+    assert mean_sd([0.5])["sd"] is None
+    assert mean_sd([0.5, 0.7])["sd"] == pytest.approx(np.std([0.5, 0.7], ddof=1))
+
+
+def test_bad_bench_row_and_bad_json_name_the_file(runs, tmp_path):
+    root = tmp_path / "runs"
+    (root / "bench" / "x").mkdir(parents=True)
+    bench = root / "bench" / "x" / "bench.json"
+    bench.write_text(json.dumps({"task": TASK, "rows": [bench_row("a", "preset", None, 32, "text", 1.0, 1),
+                                                        {"model": "b", "kind": "preset"}]}))
+    with pytest.raises(DistillError, match=r"bench\.json: rows\[1\]: no 'batch_size'"):
+        collect(root)
+    bench.write_text('{"rows": [\n  oops]}')
+    with pytest.raises(DistillError, match=r"bench\.json: line 2: not valid JSON"):
+        collect(root)
+    with pytest.raises(DistillError, match="no such runs folder"):
+        collect(tmp_path / "missing")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DistillError, match="no finished teacher/student runs"):
+        write_report(empty, echo=lambda _: None)
+    assert not (empty / "report.md").exists()
+
+
+def test_cli_report_writes_into_out(runs, tmp_path, capsys):
+    from distill.cli import main
+
+    out = tmp_path / "out"
+    assert main(["report", str(runs), "--out", str(out)]) == 0
+    assert (out / "report.md").exists() and (out / "report.json").exists()
+    data = json.loads((out / "report.json").read_text())
+    assert data["images"] and all((out / image).exists() for image in data["images"])
+    assert "report:" in capsys.readouterr().out
+    assert main(["report", str(tmp_path / "nothing")]) == 2
+
+
+def test_groups_that_differ_only_in_long_values_get_distinct_labels(tmp_path):
+    from distill.report import RunRecord
+
+    def run(i, seed, data_dir):
+        return RunRecord(path=tmp_path / f"r{i}", kind="teacher", task=TASK, name="tiny",
+                         config={"seed": seed, "data_dir": data_dir}, seed=seed, results={"dev": metrics(0.5)})
+
+    groups = group_runs([run(0, 0, "/a/very/long/path/to/data/one"), run(1, 1, "/a/very/long/path/to/data/one"),
+                         run(2, 0, "/a/very/long/path/to/data/two")])
+    assert sorted(len(g.runs) for g in groups) == [1, 2]
+    assert len({g.label for g in groups}) == 2 and all(g.label.startswith("tiny #") for g in groups)
