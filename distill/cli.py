@@ -307,6 +307,14 @@ def _add_materials_commands(sub) -> None:
                    help="pad every batch to max_seq_len instead of length-bucketing (slower; for comparison)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a file (or .partial) made from a different teacher or data")
+    p.add_argument("--augment", type=int, default=0, metavar="N",
+                   help="add a `transfer` split: up to N augmented variants per training sentence, labelled by "
+                   "the teacher (mask / same-kind replacement / n-gram sampling; default 0 = none)")
+    p.add_argument("--p-mask", type=float, default=0.1, help="augment: chance a word becomes [MASK] (default 0.1)")
+    p.add_argument("--p-pos", type=float, default=0.1,
+                   help="augment: chance an unmasked word is replaced by a word of the same kind (default 0.1)")
+    p.add_argument("--p-ng", type=float, default=0.25, help="augment: chance of keeping only an n-gram (default 0.25)")
+    p.add_argument("--augment-seed", type=int, default=0, help="augment: random seed (default 0)")
     p.set_defaults(handler=_materials_generate)
     p = materials.add_parser("info", help="provenance, splits, rows, teacher accuracy and it/s of a materials file")
     p.add_argument("file", help="materials file (.h5, or a .partial one being written)")
@@ -329,8 +337,14 @@ def _materials_generate(args) -> None:
         suffix = "" if task_name == run.task_name else "-" + "".join(c if c.isalnum() else "-" for c in task_name)
         out = Path("runs") / "materials" / f"{Path(run.run_dir).name}{suffix}.h5"
     splits = [s.strip() for s in args.splits.split(",") if s.strip()]
+    augment = 0
+    if args.augment:
+        from materials.augment import AugmentConfig
+
+        augment = AugmentConfig(n_per_example=args.augment, p_mask=args.p_mask, p_pos=args.p_pos, p_ng=args.p_ng,
+                                seed=args.augment_seed)
     generate(run, task, out, splits=splits, batch_size=args.batch_size, bucket=not args.no_bucket,
-             overwrite=args.overwrite)
+             overwrite=args.overwrite, augment=augment)
     print(f"materials: {out}")
 
 

@@ -140,7 +140,7 @@ class _Teacher:
 
 # ----------------------------------------------------------------- generate
 def generate(run, task: Task, out_path: str | os.PathLike, splits: Sequence[str] = ("train", "dev", "test"),
-             batch_size: int = 32, bucket: bool = True, overwrite: bool = False, augment: int = 0, *,
+             batch_size: int = 32, bucket: bool = True, overwrite: bool = False, augment=0, *,
              extra_inputs: Sequence[SplitInput] = (), window_rows: int = WINDOW_ROWS,
              chunk_rows: int | None = None, progress: bool = True,
              on_commit: Callable[[str, int], None] | None = None,
@@ -152,13 +152,17 @@ def generate(run, task: Task, out_path: str | os.PathLike, splits: Sequence[str]
     `max_seq_len` in the original order (the baseline the benchmark compares
     against; the file's contents are the same). `on_commit(split, rows)` is
     called after each committed window (tests use it to simulate a crash).
-    `augment` is reserved for transfer-set augmentation (issue 8): it will
-    build a `SplitInput` named "transfer" and add it to `extra_inputs`.
-    Returns the path of the complete file.
+    `augment` (an int: variants per training sentence, or a full
+    `materials.augment.AugmentConfig`) adds the augmented `transfer` split,
+    made from the train split only. Returns the path of the complete file.
     """
     if augment:
-        raise MaterialsError("augment > 0 needs transfer-set augmentation (materials/augment.py, issue 8), "
-                             "which is not written yet")
+        from materials.augment import AugmentConfig, TransferInput
+
+        config = augment if isinstance(augment, AugmentConfig) else AugmentConfig(n_per_example=int(augment))
+        if "train" not in task.splits:
+            raise MaterialsError(f"augment: task {task.name} has no train split to make variants from")
+        extra_inputs = [*extra_inputs, TransferInput(task.splits["train"], config)]
     if batch_size < 1 or window_rows < 1:
         raise MaterialsError(f"batch_size and window_rows must be positive, got {batch_size}, {window_rows}")
     say = echo or (lambda _msg: None)
@@ -322,6 +326,10 @@ def _write_split(group: h5py.Group, item: SplitInput, teacher: _Teacher, batch_s
                 on_commit(item.name, rows_now)
     finally:
         bar.close()
+    stats = getattr(item, "stats", None)   # an augmented split says what its variants went through
+    if stats is not None:
+        group.attrs["augment_stats"] = json.dumps(stats.to_dict(), sort_keys=True)
+        tqdm.write(stats.summary(), file=sys.stderr)
     schema.finish_split(group, _split_metrics(group, teacher.label_names))
 
 

@@ -139,6 +139,11 @@ class MaterialsFile:
         for split in self.splits:
             source = self.split_attrs(split)["source"]
             lines.append(f"{split:<15}{self.rows(split)} rows from {_short_source(source)}")
+            s = self.split_attrs(split).get("augment_stats")
+            if s:
+                lines.append(f"{'':<15}augmented: {s['variants']} variants of {s['sentences']} sentences, "
+                             f"{s['duplicates']} duplicates dropped; word rates masked {s['mask_rate']:.3f}, "
+                             f"replaced {s['replace_rate']:.3f}; n-gram sampled {s['ngram_rate']:.3f}")
         return "\n".join(lines) + "\n\n" + self.metrics_table()
 
     # ------------------------------------------------------------- tf.data
@@ -206,6 +211,11 @@ class MaterialsFile:
 def _short_source(source: dict) -> str:
     if source.get("kind") == "dataset":
         return f"{source.get('source_id')} {source.get('split')} (sha256 {str(source.get('sha256'))[:12]})"
+    if source.get("kind") == "augment":
+        c = source.get("config") or {}
+        return (f"augment ({source.get('algorithm')}) of {source.get('source_id')} {source.get('split')}: "
+                f"up to {c.get('n_per_example')} per sentence, p_mask {c.get('p_mask')}, p_pos {c.get('p_pos')}, "
+                f"p_ng {c.get('p_ng')}, seed {c.get('seed')}")
     return ", ".join(f"{k}={v}" for k, v in sorted(source.items()))
 
 

@@ -57,6 +57,7 @@ ROOT_ATTRS = ("schema", "task", "label_names", "max_seq_len", "teacher", "tokeni
 JSON_ROOT_ATTRS = ("label_names", "teacher", "tokenizer", "dataset")
 SPLIT_ATTRS = ("rows", "complete", "teacher_accuracy", "seconds", "it_per_s", "source", "metrics")
 JSON_SPLIT_ATTRS = ("source", "metrics")
+OPTIONAL_JSON_SPLIT_ATTRS = ("augment_stats",)   # the transfer split: what augmentation did (counts, rates)
 
 STR = h5py.string_dtype("utf-8")
 
@@ -234,6 +235,9 @@ def read_split_attrs(group: h5py.Group) -> dict:
     for key in SPLIT_ATTRS:
         value = group.attrs[key]
         out[key] = json.loads(value) if key in JSON_SPLIT_ATTRS else _plain(value)
+    for key in OPTIONAL_JSON_SPLIT_ATTRS:
+        if key in group.attrs:
+            out[key] = json.loads(group.attrs[key])
     return out
 
 

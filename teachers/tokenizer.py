@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+from tokenizers import AddedToken, Tokenizer, models, normalizers, pre_tokenizers, processors
 
 from distill.errors import DistillError
 
@@ -122,6 +122,9 @@ def _bert_wordpiece(vocab: dict[str, int], lowercase: bool) -> Tokenizer:
         pair=f"{CLS} $A:0 {SEP}:0 $B:1 {SEP}:1",
         special_tokens=[(CLS, vocab[CLS]), (SEP, vocab[SEP])],
     )
+    # "[MASK]" written in a text is the mask token, not "[", "mask", "]": transfer-set
+    # augmentation (materials/augment.py) masks words by writing it, as BERT's MLM saw it.
+    tokenizer.add_special_tokens([AddedToken(MASK, normalized=False, single_word=False)])
     return tokenizer
 
 

@@ -266,13 +266,15 @@ def test_transfer_input_refuses_other_splits_and_carries_pairs():
     assert source.is_pair and blocks and all(len(b.texts_b) == len(b.texts) for b in blocks)
 
 
-@pytest.mark.xfail(strict=True, reason="teachers.tokenizer does not yet treat [MASK] in text as the mask token")
 def test_teacher_tokenizer_reads_the_mask_token_as_the_mask_id(tmp_path):
     from teachers.tokenizer import WordPieceTokenizer, build_vocab
 
     tokenizer = WordPieceTokenizer(build_vocab(["the film is good"], tmp_path / "vocab.txt"))
-    ids = tokenizer.encode(["the [MASK] is good"]).ids[0]
-    assert tokenizer.mask_id in ids.tolist()
+    ids = tokenizer.encode(["the [MASK] is good", "The [MASK]"]).ids
+    plain = tokenizer.encode(["the film is good"]).ids[0]
+    assert ids[0].tolist() == [*plain[:2], tokenizer.mask_id, *plain[3:]]
+    assert ids[1].tolist() == [*plain[:2], tokenizer.mask_id, plain[-1]]
+    assert tokenizer.tokens("a [mask] b") != tokenizer.tokens("a [MASK] b")   # only the exact token
 
 
 

@@ -67,3 +67,22 @@ def test_generate_errors_are_one_line(materials_teacher_run, tmp_path, capsys):
     assert code == 2 and err.startswith("distill: error: task synthetic has no split 'holdout'") and err.count("\n") == 1
     code, _, err = run(capsys, "generate", "--teacher", str(tmp_path / "nope"))
     assert code == 2 and "no such run folder" in err
+
+
+def test_generate_with_augment_adds_a_transfer_split_from_train(materials_teacher_run, tmp_path, capsys):
+    out = tmp_path / "m.h5"
+    code, _, err = run(capsys, "generate", "--teacher", str(materials_teacher_run.run_dir), "--splits", "train,dev",
+                       "--out", str(out), "--augment", "3", "--p-mask", "0.3")
+    assert code == 0, err
+    with h5py.File(out, "r") as h5:
+        train = {t.decode() for t in h5["train/text"][:]}
+        transfer = [t.decode() for t in h5["transfer/text"][:]]
+        assert 0 < len(transfer) <= 3 * len(train) and (h5["transfer/y"][:] == -1).all()
+        assert not train & set(transfer)                      # duplicates of originals are dropped
+        assert any("[MASK]" in t for t in transfer)
+        source = h5["transfer"].attrs["source"]
+    assert '"p_mask": 0.3' in source and '"n_per_example": 3' in source
+    assert f"augment: {len(transfer)} variants from {len(train)} sentences" in err
+    code, stdout, _ = run(capsys, "info", str(out))
+    assert code == 0 and f"transfer       {len(transfer)} rows from augment" in stdout
+    assert f"augmented: {len(transfer)} variants of {len(train)} sentences" in stdout
