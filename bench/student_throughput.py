@@ -34,7 +34,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -90,71 +89,38 @@ def load_texts(source: str, n: int) -> tuple[list[str], str]:
 
 
 # ----------------------------------------------------------------- models
-class Bench:
-    """One model: `text(texts)` runs raw strings end to end; `prepare(texts, batch)` pre-pads id
-    batches for `ids(batch)`, the forward pass alone."""
-
-    def __init__(self, model: str, kind: str, run, random_weights: bool, params: int, text, prepare, ids):
-        self.model, self.kind, self.run, self.random_weights, self.params = model, kind, run, random_weights, params
-        self.text, self.prepare, self.ids = text, prepare, ids
-
-
-def student_bench(run_dir, max_seq_len: int, engine: str) -> Bench:
-    from students.export import StudentPredictor, pad_ids
+def student_bench(run_dir, max_seq_len: int, engine: str):
+    """A trained student run, else a random-weight Kim CNN over minilm-l6's table (speed does not
+    depend on the weights)."""
+    from distill.bench import ModelBench, kim_cnn_flops, student_model_bench
 
     if run_dir:
-        predictor = StudentPredictor.load(run_dir, engine=engine)
-        name = f"student:{Path(run_dir).name}"
-    else:
-        from students.kim_cnn import build_kim_cnn
-        from teachers.registry import load_teacher
+        return student_model_bench(run_dir, engine=engine)
+    from students.export import StudentPredictor, pad_ids
+    from students.kim_cnn import build_kim_cnn
+    from teachers.registry import load_teacher
 
-        minilm = load_teacher("minilm-l6", max_seq_len=max_seq_len)
-        table = minilm.encoder.word_embeddings.numpy()
-        model = build_kim_cnn(table, 2, embedding_mode="static")
-        predictor = StudentPredictor(model, minilm.tokenizer.vocab, ["negative", "positive"],
-                                     minilm.tokenizer.lowercase, max_seq_len, engine=engine)
-        name = "kim-cnn"
-    name = f"{name}/{engine}"
+    minilm = load_teacher("minilm-l6", max_seq_len=max_seq_len)
+    model = build_kim_cnn(minilm.encoder.word_embeddings.numpy(), 2, embedding_mode="static")
+    predictor = StudentPredictor(model, minilm.tokenizer.vocab, ["negative", "positive"],
+                                 minilm.tokenizer.lowercase, max_seq_len, engine=engine)
 
     def prepare(texts, batch):
         ids = predictor.encode(texts)
         return [pad_ids(ids[i:i + batch]) for i in range(0, len(ids), batch)]
 
-    return Bench(name, "student", str(run_dir) if run_dir else None, not run_dir,
-                 int(predictor.model.count_params()),
-                 text=lambda texts, batch: predictor.predict_logits(texts, batch_size=batch),
-                 prepare=prepare, ids=lambda padded: predictor.logits_for_ids(*padded))
+    return ModelBench(f"kim-cnn/{engine}", "student", None, True, int(model.count_params()),
+                      text=lambda texts, batch: predictor.predict_logits(texts, batch_size=batch),
+                      prepare=prepare, ids=lambda padded: predictor.logits_for_ids(*padded),
+                      flops=lambda lengths: [kim_cnn_flops(n, model.widths, model.filters, model.embedding_dim, 1,
+                                                           2, engine) for n in lengths],
+                      lengths=lambda texts: [len(ids) for ids in predictor.encode(texts)])
 
 
-def teacher_bench(name: str, run_dir, max_seq_len: int) -> Bench:
-    from teachers.batching import compiled_forward, logits_in_order
-    from teachers.tokenizer import pad_batch
+def teacher_bench(name: str, run_dir, max_seq_len: int):
+    from distill.bench import teacher_model_bench
 
-    if run_dir:
-        from teachers.run import TeacherRun
-
-        run = TeacherRun.load(run_dir)
-        model, tokenizer, forward = run.model, run.tokenizer, compiled_forward(run.model)
-        label, random_weights = f"teacher:{Path(run_dir).name}", False
-    else:
-        from teachers.classifier import BertClassifier
-        from teachers.registry import load_teacher
-
-        teacher = load_teacher(name, random_init=name != "minilm-l6", max_seq_len=max_seq_len)
-        model = BertClassifier(teacher.encoder, 2)
-        tokenizer, forward = teacher.tokenizer, compiled_forward(model)
-        label, random_weights = name, teacher.random_init
-
-    def text(texts, batch):
-        return logits_in_order(forward, tokenizer.encode(texts), batch)
-
-    def prepare(texts, batch):
-        enc = tokenizer.encode(texts)
-        return [pad_batch(enc.ids[i:i + batch], enc.segments[i:i + batch]) for i in range(0, len(enc), batch)]
-
-    return Bench(label, "teacher", str(run_dir) if run_dir else None, random_weights, int(model.count_params()),
-                 text=text, prepare=prepare, ids=lambda padded: forward(padded).numpy())
+    return teacher_model_bench(run_dir=run_dir, preset=None if run_dir else name, max_seq_len=max_seq_len)
 
 
 # ------------------------------------------------------------------- main
@@ -162,7 +128,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     from tqdm import tqdm
 
-    from distill.bench import machine_info, matmul_peak_gflops, measure
+    from distill.bench import machine_info, matmul_peak_gflops, time_model
 
     texts, where = load_texts(args.texts, args.examples)
     peak = matmul_peak_gflops(1024, repeats=3)
@@ -178,29 +144,13 @@ def main(argv=None) -> int:
             benches.append(teacher_bench(name, args.teacher if name is None else None, args.max_seq_len))
         bench = benches[index]
         progress.set_postfix_str(f"{bench.model} {mode} B={batch}")
-        if mode == "text":
-            def run_once(bench=bench, batch=batch):
-                for i in range(0, len(texts), batch):
-                    bench.text(texts[i:i + batch], batch)
-                return len(texts)
-        else:
-            padded = bench.prepare(texts, batch)
-
-            def run_once(bench=bench, padded=padded):
-                for p in padded:
-                    bench.ids(p)
-                return len(texts)
-        started = time.perf_counter()
-        result = measure(run_once, warmup=args.warmup, repeats=args.repeats)
-        rows.append({"model": bench.model, "kind": bench.kind, "run": bench.run,
-                     "random_weights": bench.random_weights, "params": bench.params, "batch_size": batch,
-                     "mode": mode, "it_per_s": result.to_dict(), "seconds": time.perf_counter() - started})
+        rows.append(time_model(bench, texts, batch, mode, warmup=args.warmup, repeats=args.repeats))
     progress.close()
 
     ratios = []
     for s in (r for r in rows if r["kind"] == "student"):
         for r in rows:
-            if r["kind"] != "teacher" or (r["mode"], r["batch_size"]) != (s["mode"], s["batch_size"]):
+            if r["kind"] not in ("teacher", "preset") or (r["mode"], r["batch_size"]) != (s["mode"], s["batch_size"]):
                 continue
             ratios.append({"student": s["model"], "teacher": r["model"], "mode": r["mode"],
                            "batch_size": r["batch_size"],

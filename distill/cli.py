@@ -425,17 +425,118 @@ def _student_train(args) -> None:
 
 # ---------------------------------------------------------------------- run
 def _add_run_command(sub) -> None:
-    p = sub.add_parser("run", help="the whole pipeline on the default task, reusing finished stages")
-    p.add_argument("--task", default="rt-polarity")
-    p.add_argument("--teacher", default="minilm-l6")
-    p.add_argument("--quick", action="store_true", help="a reduced smoke run")
+    from distill.pipeline import STAGES, PipelineConfig
+
+    d = PipelineConfig()
+    p = sub.add_parser("run", help="the whole pipeline (data, teacher, materials, students, bench, report), "
+                       "reusing finished stages")
+    p.add_argument("--task", default=d.task, help=f"task (default {d.task})")
+    p.add_argument("--teacher", default=d.teacher, help=f"teacher to fine-tune (default {d.teacher})")
+    p.add_argument("--data-dir", help="local files of the task (as for `distill data prepare`)")
+    p.add_argument("--checkpoint", help="Google BERT checkpoint directory (bert-base, bert-large)")
+    p.add_argument("--augment", type=int, help=f"variants per training sentence (default {d.augment}; quick: 2)")
+    p.add_argument("--seeds", type=int, help=f"seeds per student loss (default {d.seeds}; quick: 1)")
+    p.add_argument("--runs-dir", default=d.runs_dir, help=f"where stage folders and report.md go (default {d.runs_dir})")
+    p.add_argument("--force", action="append", default=[], choices=STAGES, metavar="STAGE",
+                   help=f"redo this stage even if finished (repeatable): {', '.join(STAGES)}")
+    p.add_argument("--quick", action="store_true", help="a reduced smoke run (minutes), under RUNS_DIR/quick")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(handler=_run)
 
 
 def _run(args) -> None:
-    from distill.pipeline import run
+    from distill.pipeline import PipelineConfig, run
 
-    run(task=args.task, teacher=args.teacher, quick=args.quick)
+    options = dict(task=args.task, teacher=args.teacher, data_dir=args.data_dir, checkpoint=args.checkpoint,
+                   runs_dir=args.runs_dir, force=tuple(args.force))
+    options.update({k: getattr(args, k) for k in ("augment", "seeds") if getattr(args, k) is not None})
+    config = PipelineConfig.quick_config(**options) if args.quick else PipelineConfig(**options)
+    run(config=config, progress=not args.no_progress)
+
+
+# -------------------------------------------------------------------- bench
+def _add_bench_command(sub) -> None:
+    p = sub.add_parser("bench", help="examples/s of teacher runs, presets and student runs, one after another on "
+                       "the same texts; writes bench.json and bench.md")
+    p.add_argument("--teacher", action="append", default=[], metavar="RUN", help="fine-tuned teacher run (repeatable)")
+    p.add_argument("--student", action="append", default=[], metavar="RUN", help="student run (repeatable)")
+    p.add_argument("--preset", action="append", default=[], metavar="NAME",
+                   help="teacher by name: minilm-l6 (pretrained encoder, untrained head) or bert-base, bert-large, "
+                   "mini, tiny (RANDOM weights: throughput only); repeatable")
+    p.add_argument("--student-engine", default="folded", choices=("folded", "keras"),
+                   help="student inference engine (default folded, what `distill predict` runs)")
+    p.add_argument("--task", help="texts come from this task (default: the first run's task, else rt-polarity)")
+    p.add_argument("--data-dir", help="local files of the task (as for `distill data prepare`)")
+    p.add_argument("--split", default="test", help="split the texts come from (default test)")
+    p.add_argument("--examples", type=int, default=256, help="texts per timed pass (default 256)")
+    p.add_argument("--batch-sizes", default="1,32", help="comma-separated batch sizes (default 1,32)")
+    p.add_argument("--modes", default="text,ids", help="text (tokenization included), ids (forward only); default both")
+    p.add_argument("--repeats", type=int, default=5, help="timed passes per cell; the median is reported (default 5)")
+    p.add_argument("--warmup", type=int, default=1, help="untimed passes per cell (tracing, caches; default 1)")
+    p.add_argument("--max-seq-len", type=int, default=128, help="truncation for presets (default 128)")
+    p.add_argument("--out", help="bench.json to write (default runs/bench/<date-time>/bench.json); bench.md beside it")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_bench)
+
+
+def _bench(args) -> None:
+    import functools
+    import json
+    import time
+    from pathlib import Path
+
+    from distill import bench
+    from distill.data import load_task
+
+    if not (args.teacher or args.student or args.preset):
+        raise DistillError("bench: name at least one --teacher RUN, --student RUN or --preset NAME")
+    try:
+        batch_sizes = [int(b) for b in args.batch_sizes.split(",") if b.strip()]
+    except ValueError as exc:
+        raise DistillError(f"--batch-sizes: {exc}") from None
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    for mode in modes:
+        if mode not in bench.MODES:
+            raise DistillError(f"--modes: unknown mode {mode!r}; known: {', '.join(bench.MODES)}")
+    if min(batch_sizes, default=0) < 1 or args.examples < 1 or args.repeats < 1 or args.warmup < 0:
+        raise DistillError("bench: batch sizes, --examples and --repeats must be positive, --warmup >= 0")
+    task_name = args.task or _first_run_task(args.teacher + args.student) or "rt-polarity"
+    task = load_task(task_name, data_dir=args.data_dir)
+    texts, where = bench.bench_texts(task, args.split, args.examples)
+    n = len(task.label_names)
+    factories = [functools.partial(bench.teacher_model_bench, run_dir=r) for r in args.teacher]
+    factories += [functools.partial(bench.teacher_model_bench, preset=p, max_seq_len=args.max_seq_len, num_labels=n)
+                  for p in args.preset]
+    factories += [functools.partial(bench.student_model_bench, r, engine=args.student_engine) for r in args.student]
+    out = Path(args.out) if args.out else Path("runs") / "bench" / time.strftime("%Y%m%d-%H%M%S") / "bench.json"
+    summary = bench.benchmark(factories, texts, batch_sizes, modes, warmup=args.warmup, repeats=args.repeats,
+                              progress=not args.no_progress)
+    summary.update(texts=where, task=task.name, split=args.split)
+    table = bench.markdown_table(summary)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for path, text in ((out, json.dumps(summary, indent=2) + "\n"), (out.with_suffix(".md"), table)):
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    print(table)
+    print(f"bench: {out}")
+
+
+def _first_run_task(run_dirs) -> str | None:
+    import json
+    from pathlib import Path
+
+    for run_dir in run_dirs:
+        path = Path(run_dir) / "run.json"
+        try:
+            task = json.loads(path.read_text(encoding="utf-8")).get("task")
+        except FileNotFoundError:
+            raise DistillError(f"{path}: missing; {run_dir} is not a run folder") from None
+        except (OSError, ValueError, AttributeError) as exc:
+            raise DistillError(f"{path}: unreadable ({exc})") from None
+        if task:
+            return task
+    return None
 
 
 # ------------------------------------------------------------------- report
@@ -495,6 +596,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_predict_command(sub)
     _add_materials_commands(sub)
     _add_student_commands(sub)
+    _add_bench_command(sub)
     _add_run_command(sub)
     _add_report_commands(sub)
     return parser

@@ -1,22 +1,230 @@
-"""`distill run`: the whole path from data to report, stage by stage.
+"""`distill run`: data -> teacher -> materials -> students -> bench -> report, stage by stage.
 
-For now only the stages that exist are run, and the command says exactly
-which ones it ran and which are not built yet, rather than pretend.
+Owns the order of the stages and what each stage's identity is made of. Every
+stage runs through `distill.stages.StageRunner`, so its folder is named by a
+hash of its configuration and of its inputs' keys: a re-run reuses finished
+stages, a changed option redoes that stage and everything after it, and
+`--force STAGE` redoes one stage by name. The report is always rewritten
+(it is cheap) from exactly the folders of this run, so stale stages from
+earlier configurations never leak into it.
+
+The stages call the same code as the single commands (`teacher finetune`,
+`materials generate`, `student train`, `bench`, `report`), so a pipeline run
+and a hand-made run of the same options give the same numbers.
+
+`quick=True` is a smoke run of the whole path (a few minutes on 2 cores): the
+train split cut to `QUICK_TRAIN_ROWS`, dev/test to `QUICK_EVAL_ROWS`, one
+teacher epoch, fewer variants and seeds, and a short bench. It writes under
+RUNS_DIR/quick/ and says on every line that it is reduced.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
 from distill.data import describe_task, load_task
+from distill.data.dataset import Task
+from distill.errors import DistillError
+from distill.stages import StageRunner
 
-NOT_BUILT_YET = ("teacher fine-tune", "materials", "students", "bench", "report")
+STAGES = ("teacher", "materials", "student", "bench", "report")
+QUICK_TRAIN_ROWS = 1500
+QUICK_EVAL_ROWS = 400
 
 
-def run(task: str = "rt-polarity", teacher: str = "minilm-l6", quick: bool = False) -> None:
-    print(f"distill run: task={task} teacher={teacher}{' (quick)' if quick else ''}")
-    print("[1/1] data: loading and splitting")
-    print(describe_task(load_task(task)))
-    from teachers.registry import describe_teacher
+@dataclass
+class PipelineConfig:
+    """Everything `distill run` decides. Defaults are the built-in default job."""
 
-    print(f"[info] teacher {teacher}:")
-    print(describe_teacher(teacher))
-    print("Not built yet, so not run: " + ", ".join(NOT_BUILT_YET) + ".")
+    task: str = "rt-polarity"
+    teacher: str = "minilm-l6"
+    data_dir: str | None = None
+    checkpoint: str | None = None
+    teacher_epochs: int = 3
+    teacher_lr: float = 3e-5
+    teacher_batch_size: int = 32
+    max_seq_len: int = 128
+    augment: int = 10                       # variants per training sentence in the transfer split
+    losses: tuple = ("mse", "kl", "ce")     # ce: the no-distillation baseline
+    seeds: int = 3
+    no_augment_baseline: bool = True        # also mse students without the transfer split (is augmenting worth it?)
+    student_epochs: int = 20
+    student_patience: int = 3
+    student_embedding: str = "static"
+    temperature: float = 2.0
+    presets: tuple = ("bert-base", "bert-large")   # random weights: throughput only
+    bench_examples: int = 64
+    bench_batch_sizes: tuple = (1, 32)
+    bench_modes: tuple = ("text",)
+    bench_repeats: int = 3
+    quick: bool = False
+    runs_dir: str = "runs"
+    force: tuple = ()
+
+    @classmethod
+    def quick_config(cls, **overrides) -> "PipelineConfig":
+        reduced = dict(teacher_epochs=1, augment=2, seeds=1, student_epochs=4, student_patience=2,
+                       presets=("bert-base",), bench_examples=32, bench_repeats=2, quick=True)
+        return cls(**{**reduced, **overrides})
+
+
+@dataclass
+class PipelineResult:
+    """Where everything went, and which stages ran now (the rest were reused)."""
+
+    root: Path
+    teacher: Path
+    materials: Path
+    students: dict = field(default_factory=dict)   # (loss, transfer, seed) -> run folder
+    bench: Path | None = None
+    report: Path | None = None
+    stages: list = field(default_factory=list)     # distill.stages.Stage, in order
+
+
+def run(task: str = "rt-polarity", teacher: str = "minilm-l6", quick: bool = False, force=(),
+        runs_dir: str = "runs", config: PipelineConfig | None = None, task_data: Task | None = None,
+        echo: Callable[[str], None] = print, progress: bool = True) -> PipelineResult:
+    """Run (or reuse) every stage; return where the outputs are.
+
+    `task_data` hands in a ready `Task` (tests use a synthetic one); otherwise
+    the task is loaded by name.
+    """
+    if config is None:
+        make = PipelineConfig.quick_config if quick else PipelineConfig
+        config = make(task=task, teacher=teacher, runs_dir=runs_dir, force=tuple(force))
+    unknown = sorted(set(config.force) - set(STAGES))
+    if unknown:
+        raise DistillError(f"--force: unknown stage(s) {', '.join(unknown)}; stages are {', '.join(STAGES)}")
+    root = Path(config.runs_dir) / ("quick" if config.quick else "")
+    tag = " [QUICK: reduced data, epochs and seeds; a smoke run, not a result]" if config.quick else ""
+    say = lambda line: echo(line + tag)   # noqa: E731
+    say(f"distill run: task {config.task}, teacher {config.teacher}, outputs under {root}")
+
+    task_obj = task_data or load_task(config.task, data_dir=config.data_dir)
+    if config.quick:
+        task_obj = _reduced(task_obj)
+    say(f"[data] {config.task}")
+    echo(describe_task(task_obj))
+    runner = StageRunner(root, force=set(config.force), echo=say)
+
+    teacher_stage = runner.run("teacher", f"{config.teacher}-{config.task}", _teacher_config(config),
+                               [task_obj.sha256], functools.partial(_build_teacher, config, task_obj, progress))
+    materials_config = {"augment": config.augment, "batch_size": 32, "splits": ["train", "dev", "test"]}
+    materials_stage = runner.run("materials", config.task, materials_config, [teacher_stage.key],
+                                 functools.partial(_build_materials, config, task_obj, teacher_stage.path, progress),
+                                 resumable=True)
+    materials_file = materials_stage.path / "materials.h5"
+
+    result = PipelineResult(root=root, teacher=teacher_stage.path, materials=materials_file)
+    for loss, transfer, seed in _student_plan(config):
+        student_config = _student_config(config, loss, transfer, seed)
+        label = f"{loss}{'' if transfer or not config.augment else '-noaug'}-seed{seed}"
+        stage = runner.run("student", label, student_config.to_dict(), [materials_stage.key],
+                           functools.partial(_build_student, student_config, materials_file, progress))
+        result.students[(loss, transfer, seed)] = stage.path
+
+    benched = [path for (loss, transfer, seed), path in result.students.items() if seed == 0 and transfer]
+    bench_config = {"presets": list(config.presets), "examples": config.bench_examples,
+                    "batch_sizes": list(config.bench_batch_sizes), "modes": list(config.bench_modes),
+                    "repeats": config.bench_repeats, "split": "test"}
+    bench_inputs = [teacher_stage.key] + [s.key for s in runner.log if s.name == "student" and s.path in benched]
+    bench_stage = runner.run("bench", config.task, bench_config, bench_inputs,
+                             functools.partial(_build_bench, config, task_obj, teacher_stage.path, benched, progress))
+    result.bench = bench_stage.path / "bench.json"
+
+    from distill.report import write_report
+
+    say("[report] writing")
+    included = [teacher_stage.path, materials_stage.path, bench_stage.path, *result.students.values()]
+    report = write_report(root, batch_size=32, include=included, echo=say)
+    result.report = report.markdown
+    result.stages = list(runner.log)
+    ran = [s.name for s in runner.log if s.ran]
+    say(f"done: {len(ran)} stage(s) built now ({', '.join(dict.fromkeys(ran)) or 'none'}), "
+        f"{len(runner.log) - len(ran)} reused; report: {report.markdown}")
+    return result
+
+
+# ------------------------------------------------------------------- stages
+def _teacher_config(c: PipelineConfig) -> dict:
+    from teachers.finetune import FinetuneConfig
+
+    finetune = FinetuneConfig(lr=c.teacher_lr, batch_size=c.teacher_batch_size, epochs=c.teacher_epochs,
+                              max_seq_len=c.max_seq_len)
+    return {"teacher": c.teacher, "checkpoint": c.checkpoint, "finetune": finetune.to_dict()}
+
+
+def _build_teacher(c: PipelineConfig, task: Task, progress: bool, path: Path) -> None:
+    import keras
+
+    from teachers.finetune import FinetuneConfig, Finetuner
+    from teachers.registry import load_teacher
+
+    config = FinetuneConfig.from_dict(_teacher_config(c)["finetune"])
+    keras.utils.set_random_seed(config.seed)
+    teacher = load_teacher(c.teacher, checkpoint=c.checkpoint, max_seq_len=config.max_seq_len)
+    Finetuner(config, progress=progress).fit(teacher, task, path, overwrite=True)
+
+
+def _build_materials(c: PipelineConfig, task: Task, teacher_dir: Path, progress: bool, path: Path) -> None:
+    from materials.generate import generate
+    from teachers.run import TeacherRun
+
+    generate(TeacherRun.load(teacher_dir), task, path / "materials.h5", augment=c.augment, progress=progress)
+
+
+def _student_plan(c: PipelineConfig) -> list[tuple[str, bool, int]]:
+    """(loss, use the transfer split, seed) of every student run, in training order."""
+    plan = [(loss, True, seed) for loss in c.losses for seed in range(c.seeds)]
+    if c.augment and c.no_augment_baseline:
+        plan += [("mse", False, seed) for seed in range(c.seeds)]
+    return plan
+
+
+def _student_config(c: PipelineConfig, loss: str, transfer: bool, seed: int):
+    from students.train import StudentConfig
+
+    return StudentConfig(loss=loss, temperature=c.temperature, embedding=c.student_embedding,
+                         epochs=c.student_epochs, patience=c.student_patience, seed=seed, transfer=transfer)
+
+
+def _build_student(config, materials_file: Path, progress: bool, path: Path) -> None:
+    from students.train import StudentTrainer
+
+    StudentTrainer(config, progress=progress).fit(materials_file, path, overwrite=True)
+
+
+def _build_bench(c: PipelineConfig, task: Task, teacher_dir: Path, students: list[Path], progress: bool,
+                 path: Path) -> None:
+    from distill import bench
+
+    texts, where = bench.bench_texts(task, "test", c.bench_examples)
+    n = len(task.label_names)
+    factories = [functools.partial(bench.teacher_model_bench, run_dir=teacher_dir)]
+    factories += [functools.partial(bench.teacher_model_bench, preset=p, max_seq_len=c.max_seq_len, num_labels=n)
+                  for p in c.presets]
+    factories += [functools.partial(bench.student_model_bench, s) for s in students]
+    summary = bench.benchmark(factories, texts, c.bench_batch_sizes, c.bench_modes, repeats=c.bench_repeats,
+                              progress=progress)
+    summary.update(texts=where, task=task.name, split="test")
+    (path / "bench.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    (path / "bench.md").write_text(bench.markdown_table(summary), encoding="utf-8")
+
+
+def _reduced(task: Task) -> Task:
+    """The task with train cut to QUICK_TRAIN_ROWS and the other splits to QUICK_EVAL_ROWS (first rows)."""
+    def cut(ds, n):
+        if len(ds) <= n:
+            return ds
+        return dataclasses.replace(ds, texts=ds.texts[:n], labels=ds.labels[:n],
+                                   texts_b=ds.texts_b[:n] if ds.texts_b is not None else None,
+                                   groups=ds.groups[:n] if ds.groups is not None else None, sha256="")
+
+    splits = {name: cut(ds, QUICK_TRAIN_ROWS if name == "train" else QUICK_EVAL_ROWS)
+              for name, ds in task.splits.items()}
+    return dataclasses.replace(task, splits=splits)

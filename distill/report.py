@@ -241,27 +241,37 @@ def load_materials(path: str | os.PathLike) -> MaterialsRecord:
         return MaterialsRecord(path=Path(path), task=m.task, teacher=str(m.teacher.get("name")), splits=splits)
 
 
-def collect(runs_dir: str | os.PathLike, exclude: str | os.PathLike | None = None) -> Collection:
-    """Read every run, bench and materials file under `runs_dir` (except under `exclude`)."""
+def collect(runs_dir: str | os.PathLike, exclude: str | os.PathLike | None = None,
+            include: list | None = None) -> Collection:
+    """Read every run, bench and materials file under `runs_dir` (except under `exclude`).
+
+    `include`, a list of folders, keeps only what lies under one of them
+    (`distill run` reports exactly its own stages, not stale ones beside them).
+    """
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
         raise DistillError(f"{runs_dir}: no such runs folder")
     skip = Path(exclude).resolve() if exclude else None
+    kept = [Path(p).resolve() for p in include] if include is not None else None
+
+    def wanted(path: Path) -> bool:
+        return kept is None or any(path.resolve().is_relative_to(k) for k in kept)
+
     found = Collection(runs_dir=runs_dir)
-    for meta in _walk(runs_dir, "run.json", skip):
+    for meta in filter(wanted, _walk(runs_dir, "run.json", skip)):
         run = load_run(meta.parent)
         if isinstance(run, str):
             found.skipped.append({"path": str(meta.parent), "reason": run})
         else:
             found.runs.append(run)
-    for path in _walk(runs_dir, "bench.json", skip):
+    for path in filter(wanted, _walk(runs_dir, "bench.json", skip)):
         rows, machine = load_bench(path)
         found.bench += rows
         found.machines.append({"source": str(path), "machine": machine})
     for dirpath, dirnames, filenames in os.walk(runs_dir):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "tensorboard")
         for name in sorted(filenames):
-            if name.endswith(".h5") and _is_materials(Path(dirpath) / name):
+            if name.endswith(".h5") and wanted(Path(dirpath) / name) and _is_materials(Path(dirpath) / name):
                 found.materials.append(load_materials(Path(dirpath) / name))
     return found
 
@@ -808,7 +818,7 @@ def _curve_groups(table: dict, kind: str, runs_of: dict) -> list[dict]:
 
 
 def write_report(runs_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None,
-                 batch_size: int = 32, echo=print) -> Report:
+                 batch_size: int = 32, echo=print, include: list | None = None) -> Report:
     """Collect `runs_dir`, write tables, plots, report.md and report.json; return where they are.
 
     Default layout: images and report.json in RUNS_DIR/report/, the entry point RUNS_DIR/report.md.
@@ -817,7 +827,7 @@ def write_report(runs_dir: str | os.PathLike, out_dir: str | os.PathLike | None 
     runs_dir = Path(runs_dir)
     out = Path(out_dir) if out_dir else runs_dir / "report"
     md_path = (out if out_dir else runs_dir) / "report.md"
-    found = collect(runs_dir, exclude=out)
+    found = collect(runs_dir, exclude=out, include=include)
     if not found.runs and not found.bench:
         skipped = f" ({len(found.skipped)} runs skipped: not complete or no eval_results.json)" if found.skipped else ""
         raise DistillError(f"{runs_dir}: no finished teacher/student runs (run.json + eval_results.json) "

@@ -1,0 +1,76 @@
+"""distill.bench: the timing harness, FLOP counts, and `distill bench` over tiny runs and presets."""
+
+import json
+
+import pytest
+
+from distill.bench import kim_cnn_flops, markdown_table, measure
+from distill.cli import main
+from distill.report import load_bench
+
+
+def test_measure_excludes_warm_up_and_reports_the_median():
+    calls = []
+
+    def run_once():
+        calls.append(1)
+        return 10
+    result = measure(run_once, warmup=2, repeats=3)
+    assert len(calls) == 5 and result.repeats == 3 and result.examples == 10
+    assert result.min <= result.median <= result.max
+
+
+def test_kim_cnn_flops_by_hand():
+    # widths 2,3; 4 filters; dim 5; 6 tokens -> 5 and 4 positions; 2 labels
+    keras = 2 * (5 * 2 * 5 * 4 + 4 * 3 * 5 * 4) + 2 * 2 * 4 * 2
+    assert kim_cnn_flops(6, (2, 3), 4, 5, 1, 2, "keras") == keras
+    assert kim_cnn_flops(6, (2, 3), 4, 5, 2, 2, "keras") == 2 * (keras - 32) + 32     # two channels
+    assert kim_cnn_flops(6, (2, 3), 4, 5, 1, 2, "folded") == 5 * 2 * 4 + 4 * 3 * 4 + 32
+    assert kim_cnn_flops(1, (3,), 4, 5, 1, 2, "keras") == 2 * 3 * 5 * 4 + 2 * 4 * 2   # shorter than the window
+
+
+@pytest.fixture(scope="module")
+def student_run(tmp_path_factory, materials_teacher_run):
+    from materials.generate import generate
+    from distill.data.synthetic import marker_task
+    from students.train import StudentConfig, StudentTrainer
+
+    root = tmp_path_factory.mktemp("bench")
+    materials = generate(materials_teacher_run, marker_task(n_train=120, n_dev=40, n_test=30), root / "m.h5",
+                         progress=False, echo=None)
+    config = StudentConfig(filters=8, widths=(2, 3), epochs=1, batch_size=16)
+    StudentTrainer(config, progress=False, echo=None).fit(materials, root / "student")
+    return root / "student"
+
+
+def test_bench_cli_times_every_model_on_the_same_texts(materials_teacher_run, student_run, tmp_path, capsys):
+    out = tmp_path / "b" / "bench.json"
+    code = main(["bench", "--teacher", str(materials_teacher_run.run_dir), "--preset", "tiny",
+                 "--student", str(student_run), "--task", "synthetic", "--examples", "12", "--repeats", "2",
+                 "--batch-sizes", "1,4", "--out", str(out), "--no-progress"])
+    stdout, err = capsys.readouterr()
+    assert code == 0, err
+    summary = json.loads(out.read_text())
+    rows = summary["rows"]
+    assert len(rows) == 3 * 2 * 2
+    assert [r["kind"] for r in rows[::4]] == ["teacher", "preset", "student"]
+    assert {(r["mode"], r["batch_size"]) for r in rows} == {(m, b) for m in ("text", "ids") for b in (1, 4)}
+    assert all(r["it_per_s"]["repeats"] == 2 and r["it_per_s"]["median"] > 0 for r in rows)
+    assert all(r["flops_per_example"] > 0 and r["gflops"] > 0 for r in rows)
+    preset = rows[4]
+    assert preset["random_weights"] and preset["model"] == "tiny" and rows[0]["task"] == "synthetic"
+    assert summary["machine"]["cores"] and summary["matmul_peak_gflops"] > 0 and summary["texts"] == "synthetic test"
+    assert out.with_suffix(".md").read_text() == markdown_table(summary) and stdout.startswith(markdown_table(summary))
+    assert "RANDOM (throughput only)" in stdout
+    bench_rows, machine = load_bench(out)          # the report reads what the bench writes
+    assert len(bench_rows) == 12 and machine == summary["machine"]
+
+
+def test_bench_cli_errors_are_one_line(tmp_path, capsys):
+    assert main(["bench", "--task", "synthetic"]) == 2
+    assert "name at least one" in capsys.readouterr().err
+    assert main(["bench", "--preset", "tiny", "--task", "synthetic", "--modes", "text,x"]) == 2
+    assert "unknown mode 'x'" in capsys.readouterr().err
+    assert main(["bench", "--teacher", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("distill: error:") and "not a run folder" in err and err.count("\n") == 1

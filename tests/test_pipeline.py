@@ -1,0 +1,93 @@
+"""distill.pipeline: the whole path on the tiny teacher and a synthetic task; reuse and redo by stage."""
+
+import dataclasses
+import json
+
+import pytest
+
+from distill.data.synthetic import marker_task
+from distill.errors import DistillError
+from distill.pipeline import PipelineConfig, run
+
+
+def tiny_config(root, **overrides) -> PipelineConfig:
+    base = dict(task="synthetic", teacher="tiny", teacher_epochs=1, teacher_lr=1e-3, max_seq_len=24, augment=1,
+                losses=("mse", "ce"), seeds=1, student_epochs=1, presets=("tiny",), bench_examples=8,
+                bench_batch_sizes=(4,), bench_repeats=1, runs_dir=str(root))
+    return PipelineConfig(**{**base, **overrides})
+
+
+@pytest.fixture(scope="module")
+def task():
+    return marker_task(n_train=60, n_dev=20, n_test=20)
+
+
+@pytest.fixture(scope="module")
+def first(tmp_path_factory, task):
+    root = tmp_path_factory.mktemp("pipeline")
+    lines = []
+    result = run(config=tiny_config(root), task_data=task, echo=lines.append, progress=False)
+    return root, result, lines
+
+
+def ran(result):
+    return [s.name for s in result.stages if s.ran]
+
+
+def test_first_run_builds_every_stage_and_writes_the_report(first):
+    root, result, lines = first
+    assert ran(result) == ["teacher", "materials", "student", "student", "student", "bench"]
+    assert set(result.students) == {("mse", True, 0), ("ce", True, 0), ("mse", False, 0)}
+    assert result.report == root / "report.md" and result.report.exists()
+    assert result.materials.exists() and result.bench.exists()
+    assert lines[-1].startswith("done: 6 stage(s) built now") and str(result.report) in lines[-1]
+
+
+def test_report_numbers_are_the_runs_own(first):
+    root, result, _ = first
+    report = json.loads((root / "report" / "report.json").read_text())
+    rows = {r["model"]: r for r in report["tasks"]["synthetic"]["rows"]}
+    students = [r for r in rows.values() if r["kind"] == "student"]
+    assert len(students) == 3                      # mse, ce, mse without transfer: three rows
+    for path in result.students.values():
+        evaluated = json.loads((path / "eval_results.json").read_text())
+        row = next(r for r in students if r["runs"] == [str(path)])
+        assert row["test"]["accuracy"]["mean"] == evaluated["test"]["accuracy"]
+    bench = json.loads(result.bench.read_text())
+    benched = {r["run"] for r in bench["rows"] if r["kind"] == "student"}
+    assert benched == {str(result.students[("mse", True, 0)]), str(result.students[("ce", True, 0)])}
+    assert any(r["kind"] == "preset" and r["random_weights"] for r in rows.values())
+    assert "| model | kind |" in result.report.read_text()
+
+
+def test_second_run_reuses_every_stage(first, task):
+    root, result, _ = first
+    lines = []
+    again = run(config=tiny_config(root), task_data=task, echo=lines.append, progress=False)
+    assert ran(again) == [] and len(again.stages) == 6
+    assert again.students == result.students and again.teacher == result.teacher
+    assert sum("reusing" in line for line in lines) == 6
+
+
+def test_a_student_option_redoes_only_students_bench_and_report(first, task):
+    root, result, _ = first
+    again = run(config=tiny_config(root, student_epochs=2), task_data=task, echo=lambda _: None, progress=False)
+    assert ran(again) == ["student", "student", "student", "bench"]
+    assert again.teacher == result.teacher and again.materials == result.materials
+    assert set(again.students.values()).isdisjoint(result.students.values())
+    report = json.loads((root / "report" / "report.json").read_text())
+    runs = {run for row in report["tasks"]["synthetic"]["rows"] for run in row["runs"]}
+    assert runs == {str(result.teacher), *map(str, again.students.values())}   # stale students left out
+
+
+def test_force_redoes_only_the_named_stage(first, task):
+    root, result, _ = first
+    config = dataclasses.replace(tiny_config(root), force=("materials",))
+    again = run(config=config, task_data=task, echo=lambda _: None, progress=False)
+    assert ran(again) == ["materials"]             # same config and inputs: same key, so students are reused
+    assert again.materials == result.materials and again.materials.exists()
+
+
+def test_unknown_force_stage_is_an_error(tmp_path, task):
+    with pytest.raises(DistillError, match="unknown stage"):
+        run(config=tiny_config(tmp_path, force=("nope",)), task_data=task, echo=lambda _: None)
