@@ -77,3 +77,23 @@ def test_minilm_from_wheel_has_real_weights():
     name = next(n for n in tensors if n.endswith("embeddings.word_embeddings.weight"))
     np.testing.assert_array_equal(teacher.encoder.word_embeddings.numpy(), tensors[name])
     assert json.loads(json.dumps(teacher.config.to_dict()))["name"] == "minilm-l6"
+
+
+@pytest.mark.slow
+def test_minilm_sentence_embeddings_know_paraphrases_from_unrelated_sentences():
+    """all-MiniLM-L6-v2's own use: mean-pooled, L2-normalised embeddings. Wrong weights, a transposed
+    kernel or a wrong LayerNorm would blur these apart."""
+    teacher = load_teacher("minilm-l6")
+    texts = ["A truly great film, I loved it.", "This movie was wonderful and moving.",
+             "The stock market fell sharply today."]
+    encoded = teacher.tokenizer.encode(texts)
+    batch = pad_batch(encoded.ids, encoded.segments)
+    hidden = teacher.encoder(batch)["sequence_output"].numpy()
+    mask = batch["padding_mask"][..., None].astype(np.float32)
+    pooled = (hidden * mask).sum(1) / mask.sum(1)
+    unit = pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
+    paraphrase, unrelated = float(unit[0] @ unit[1]), float(unit[0] @ unit[2])
+    print(f"cosine paraphrase {paraphrase:.4f}, unrelated {unrelated:.4f}")
+    assert paraphrase > 0.6 and unrelated < 0.2
+    # measured 0.6975 and 0.0327 (2026-11-24); pinned so that a subtle loading change shows
+    assert paraphrase == pytest.approx(0.6975, abs=2e-3) and unrelated == pytest.approx(0.0327, abs=2e-3)
