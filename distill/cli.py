@@ -338,6 +338,10 @@ def _materials_generate(args) -> None:
         out = Path("runs") / "materials" / f"{Path(run.run_dir).name}{suffix}.h5"
     splits = [s.strip() for s in args.splits.split(",") if s.strip()]
     augment = 0
+    tuned = [f"--{k.replace('_', '-')}" for k, default in (("p_mask", 0.1), ("p_pos", 0.1), ("p_ng", 0.25),
+                                                          ("augment_seed", 0)) if getattr(args, k) != default]
+    if tuned and not args.augment:
+        raise DistillError(f"{', '.join(tuned)} only apply with --augment N (N > 0)")
     if args.augment:
         from materials.augment import AugmentConfig
 
@@ -509,6 +513,8 @@ def _bench(args) -> None:
                   for p in args.preset]
     factories += [functools.partial(bench.student_model_bench, r, engine=args.student_engine) for r in args.student]
     out = Path(args.out) if args.out else Path("runs") / "bench" / time.strftime("%Y%m%d-%H%M%S") / "bench.json"
+    if out.suffix != ".json":
+        raise DistillError(f"--out {out}: give a .json file (the Markdown table goes beside it as .md)")
     summary = bench.benchmark(factories, texts, batch_sizes, modes, warmup=args.warmup, repeats=args.repeats,
                               progress=not args.no_progress)
     summary.update(texts=where, task=task.name, split=args.split)

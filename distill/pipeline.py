@@ -4,7 +4,8 @@ Owns the order of the stages and what each stage's identity is made of. Every
 stage runs through `distill.stages.StageRunner`, so its folder is named by a
 hash of its configuration and of its inputs' keys: a re-run reuses finished
 stages, a changed option redoes that stage and everything after it, and
-`--force STAGE` redoes one stage by name. The report is always rewritten
+`--force STAGE` redoes that stage and every stage after it (they were made
+from its output). The report is always rewritten
 (it is cheap) from exactly the folders of this run, so stale stages from
 earlier configurations never leak into it.
 
@@ -35,6 +36,8 @@ from distill.stages import StageRunner
 STAGES = ("teacher", "materials", "student", "bench", "report")
 QUICK_TRAIN_ROWS = 1500
 QUICK_EVAL_ROWS = 400
+MATERIALS_SPLITS = ("train", "dev", "test")
+MATERIALS_BATCH_SIZE = 32
 
 
 @dataclass
@@ -65,6 +68,34 @@ class PipelineConfig:
     quick: bool = False
     runs_dir: str = "runs"
     force: tuple = ()
+
+    def __post_init__(self) -> None:
+        """Bad options fail here, not an hour later when their stage comes."""
+        def bad(name, why):
+            raise DistillError(f"distill run: {name} {why}, got {getattr(self, name)!r}")
+
+        for name in ("teacher_epochs", "teacher_batch_size", "seeds", "student_epochs", "student_patience",
+                     "bench_examples", "bench_repeats"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                bad(name, "must be a positive int")
+        if not isinstance(self.augment, int) or self.augment < 0:
+            bad("augment", "must be an int >= 0")
+        if self.max_seq_len < 3:
+            bad("max_seq_len", "must be at least 3")
+        from students import losses
+
+        unknown = [loss for loss in self.losses if loss not in losses.LOSSES]
+        if not self.losses or unknown:
+            bad("losses", f"must be some of {', '.join(losses.LOSSES)}")
+        unknown = sorted(set(self.force) - set(STAGES))
+        if unknown:
+            raise DistillError(f"--force: unknown stage(s) {', '.join(unknown)}; stages are {', '.join(STAGES)}")
+
+    @property
+    def forced(self) -> set[str]:
+        """The stages to redo: each one named in `force` and every stage after it (they were made from it)."""
+        named = [STAGES.index(s) for s in self.force]
+        return set(STAGES[min(named):]) if named else set()
 
     @classmethod
     def quick_config(cls, **overrides) -> "PipelineConfig":
@@ -97,9 +128,6 @@ def run(task: str = "rt-polarity", teacher: str = "minilm-l6", quick: bool = Fal
     if config is None:
         make = PipelineConfig.quick_config if quick else PipelineConfig
         config = make(task=task, teacher=teacher, runs_dir=runs_dir, force=tuple(force))
-    unknown = sorted(set(config.force) - set(STAGES))
-    if unknown:
-        raise DistillError(f"--force: unknown stage(s) {', '.join(unknown)}; stages are {', '.join(STAGES)}")
     root = Path(config.runs_dir) / ("quick" if config.quick else "")
     tag = " [QUICK: reduced data, epochs and seeds; a smoke run, not a result]" if config.quick else ""
     say = lambda line: echo(line + tag)   # noqa: E731
@@ -110,12 +138,12 @@ def run(task: str = "rt-polarity", teacher: str = "minilm-l6", quick: bool = Fal
         task_obj = _reduced(task_obj)
     say(f"[data] {config.task}")
     echo(describe_task(task_obj))
-    runner = StageRunner(root, force=set(config.force), echo=say)
+    runner = StageRunner(root, force=config.forced, echo=say)
+    task_label = _slug(config.task)
 
-    teacher_stage = runner.run("teacher", f"{config.teacher}-{config.task}", _teacher_config(config),
+    teacher_stage = runner.run("teacher", f"{_slug(config.teacher)}-{task_label}", _teacher_config(config),
                                [task_obj.sha256], functools.partial(_build_teacher, config, task_obj, progress))
-    materials_config = {"augment": config.augment, "batch_size": 32, "splits": ["train", "dev", "test"]}
-    materials_stage = runner.run("materials", config.task, materials_config, [teacher_stage.key],
+    materials_stage = runner.run("materials", task_label, _materials_config(config), [teacher_stage.key],
                                  functools.partial(_build_materials, config, task_obj, teacher_stage.path, progress),
                                  resumable=True)
     materials_file = materials_stage.path / "materials.h5"
@@ -128,20 +156,27 @@ def run(task: str = "rt-polarity", teacher: str = "minilm-l6", quick: bool = Fal
                            functools.partial(_build_student, student_config, materials_file, progress))
         result.students[(loss, transfer, seed)] = stage.path
 
+    if task_obj.is_pair:   # the bench times single texts; the report falls back on each run's own eval it/s
+        say("[bench] skipped: sentence-pair tasks are not benchmarked yet (distill bench times single texts)")
+        return _finish(config, root, runner, result, [teacher_stage.path, materials_stage.path], say)
     benched = [path for (loss, transfer, seed), path in result.students.items() if seed == 0 and transfer]
     bench_config = {"presets": list(config.presets), "examples": config.bench_examples,
                     "batch_sizes": list(config.bench_batch_sizes), "modes": list(config.bench_modes),
                     "repeats": config.bench_repeats, "split": "test"}
     bench_inputs = [teacher_stage.key] + [s.key for s in runner.log if s.name == "student" and s.path in benched]
-    bench_stage = runner.run("bench", config.task, bench_config, bench_inputs,
+    bench_stage = runner.run("bench", task_label, bench_config, bench_inputs,
                              functools.partial(_build_bench, config, task_obj, teacher_stage.path, benched, progress))
     result.bench = bench_stage.path / "bench.json"
+    return _finish(config, root, runner, result, [teacher_stage.path, materials_stage.path, bench_stage.path], say)
 
+
+def _finish(config: PipelineConfig, root: Path, runner: StageRunner, result: PipelineResult, folders: list,
+            say: Callable[[str], None]) -> PipelineResult:
+    """The report, from exactly this run's stage folders (stale ones beside them are left out)."""
     from distill.report import write_report
 
     say("[report] writing")
-    included = [teacher_stage.path, materials_stage.path, bench_stage.path, *result.students.values()]
-    report = write_report(root, batch_size=32, include=included, echo=say)
+    report = write_report(root, batch_size=32, include=[*folders, *result.students.values()], echo=say)
     result.report = report.markdown
     result.stages = list(runner.log)
     ran = [s.name for s in runner.log if s.ran]
@@ -171,11 +206,24 @@ def _build_teacher(c: PipelineConfig, task: Task, progress: bool, path: Path) ->
     Finetuner(config, progress=progress).fit(teacher, task, path, overwrite=True)
 
 
+def _augment_config(c: PipelineConfig):
+    from materials.augment import AugmentConfig
+
+    return AugmentConfig(n_per_example=c.augment) if c.augment else None
+
+
+def _materials_config(c: PipelineConfig) -> dict:
+    augment = _augment_config(c)
+    return {"augment": augment.to_dict() if augment else None, "batch_size": MATERIALS_BATCH_SIZE,
+            "splits": list(MATERIALS_SPLITS)}
+
+
 def _build_materials(c: PipelineConfig, task: Task, teacher_dir: Path, progress: bool, path: Path) -> None:
     from materials.generate import generate
     from teachers.run import TeacherRun
 
-    generate(TeacherRun.load(teacher_dir), task, path / "materials.h5", augment=c.augment, progress=progress)
+    generate(TeacherRun.load(teacher_dir), task, path / "materials.h5", splits=MATERIALS_SPLITS,
+             batch_size=MATERIALS_BATCH_SIZE, augment=_augment_config(c) or 0, progress=progress)
 
 
 def _student_plan(c: PipelineConfig) -> list[tuple[str, bool, int]]:
@@ -228,3 +276,8 @@ def _reduced(task: Task) -> Task:
     splits = {name: cut(ds, QUICK_TRAIN_ROWS if name == "train" else QUICK_EVAL_ROWS)
               for name, ds in task.splits.items()}
     return dataclasses.replace(task, splits=splits)
+
+
+def _slug(name: str) -> str:
+    """A folder-name-safe form of a task or teacher name (glue/sst2 -> glue-sst2)."""
+    return "".join(c if c.isalnum() or c in "._" else "-" for c in name).strip("-") or "x"

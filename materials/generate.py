@@ -156,10 +156,10 @@ def generate(run, task: Task, out_path: str | os.PathLike, splits: Sequence[str]
     `materials.augment.AugmentConfig`) adds the augmented `transfer` split,
     made from the train split only. Returns the path of the complete file.
     """
-    if augment:
-        from materials.augment import AugmentConfig, TransferInput
+    from materials.augment import AugmentConfig, TransferInput
 
-        config = augment if isinstance(augment, AugmentConfig) else AugmentConfig(n_per_example=int(augment))
+    config = augment if isinstance(augment, AugmentConfig) else AugmentConfig(n_per_example=int(augment or 0))
+    if config.n_per_example:
         if "train" not in task.splits:
             raise MaterialsError(f"augment: task {task.name} has no train split to make variants from")
         extra_inputs = [*extra_inputs, TransferInput(task.splits["train"], config)]

@@ -41,7 +41,7 @@ ENGINES = ("folded", "keras")
 
 def wordpiece_tokenizer(vocab: Sequence[str], lowercase: bool, max_seq_len: int):
     """A `tokenizers.Tokenizer` for BERT WordPiece over `vocab` (line number = id), truncating to `max_seq_len`."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from tokenizers import AddedToken, Tokenizer, models, normalizers, pre_tokenizers, processors
 
     index = {token: i for i, token in enumerate(vocab)}
     missing = [t for t in (PAD, UNK, CLS, SEP) if t not in index]
@@ -56,6 +56,8 @@ def wordpiece_tokenizer(vocab: Sequence[str], lowercase: bool, max_seq_len: int)
         pair=f"{CLS} $A:0 {SEP}:0 $B:1 {SEP}:1",
         special_tokens=[(CLS, index[CLS]), (SEP, index[SEP])],
     )
+    if MASK in index:   # as teachers.tokenizer: "[MASK]" in a text is the mask token (augmented rows hold it)
+        tokenizer.add_special_tokens([AddedToken(MASK, normalized=False)])
     tokenizer.enable_truncation(int(max_seq_len), strategy="longest_first")
     return tokenizer
 

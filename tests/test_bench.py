@@ -10,14 +10,28 @@ from distill.report import load_bench
 
 
 def test_measure_excludes_warm_up_and_reports_the_median():
+    import time
+
     calls = []
 
     def run_once():
         calls.append(1)
+        if len(calls) <= 2:
+            time.sleep(0.2)          # warm-up: slow, as tracing is; must not show in the rates
         return 10
     result = measure(run_once, warmup=2, repeats=3)
     assert len(calls) == 5 and result.repeats == 3 and result.examples == 10
-    assert result.min <= result.median <= result.max
+    assert result.min > 10 / 0.2 and result.min <= result.median <= result.max
+
+
+def test_bert_flops_per_example_by_hand():
+    from teachers.bert import BertConfig
+
+    c = BertConfig.preset("tiny")    # 2 layers, hidden 32, intermediate 64
+    length = 10
+    dense = 2 * (4 * 32 * 32 + 2 * 32 * 64)      # q, k, v, output; the two feed-forward matmuls
+    attention = 2 * 2 * length * 32              # scores and weighted values, per token
+    assert c.flops_per_token(length) * length == 2 * (dense + attention) * length
 
 
 def test_kim_cnn_flops_by_hand():

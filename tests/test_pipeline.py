@@ -80,12 +80,41 @@ def test_a_student_option_redoes_only_students_bench_and_report(first, task):
     assert runs == {str(result.teacher), *map(str, again.students.values())}   # stale students left out
 
 
-def test_force_redoes_only_the_named_stage(first, task):
+def test_force_redoes_the_named_stage_and_every_stage_after_it(first, task):
     root, result, _ = first
     config = dataclasses.replace(tiny_config(root), force=("materials",))
     again = run(config=config, task_data=task, echo=lambda _: None, progress=False)
-    assert ran(again) == ["materials"]             # same config and inputs: same key, so students are reused
-    assert again.materials == result.materials and again.materials.exists()
+    assert ran(again) == ["materials", "student", "student", "student", "bench"]
+    assert again.teacher == result.teacher and again.materials.exists()
+
+
+def test_an_augment_change_redoes_materials_onwards_but_not_the_teacher(first, task):
+    root, result, _ = first
+    again = run(config=tiny_config(root, augment=2), task_data=task, echo=lambda _: None, progress=False)
+    assert ran(again) == ["materials", "student", "student", "student", "bench"]
+    assert again.teacher == result.teacher and again.materials != result.materials
+
+
+def test_bad_options_fail_before_any_stage(tmp_path):
+    for bad in (dict(augment=-1), dict(seeds=0), dict(losses=("mse", "nope")), dict(losses=())):
+        with pytest.raises(DistillError, match="distill run: "):
+            tiny_config(tmp_path, **bad)
+    assert not any(tmp_path.iterdir())
+
+
+def test_quick_mode_cuts_the_data_and_says_so(tmp_path, task):
+    from distill.pipeline import QUICK_TRAIN_ROWS, _reduced
+
+    big = marker_task(n_train=QUICK_TRAIN_ROWS + 10, n_dev=5, n_test=5)
+    small = _reduced(big)
+    assert len(small["train"]) == QUICK_TRAIN_ROWS and len(small["dev"]) == 5
+    assert small["train"].sha256 != big["train"].sha256 and small.sha256 != big.sha256
+    lines = []
+    config = PipelineConfig.quick_config(**{k: v for k, v in dataclasses.asdict(tiny_config(tmp_path)).items()
+                                            if k not in ("augment", "seeds", "student_epochs", "presets", "quick")})
+    result = run(config=config, task_data=task, echo=lines.append, progress=False)
+    assert result.root == tmp_path / "quick" and result.report == tmp_path / "quick" / "report.md"
+    assert all(line.endswith("not a result]") for line in lines if line.startswith(("distill run", "[", "done")))
 
 
 def test_unknown_force_stage_is_an_error(tmp_path, task):
