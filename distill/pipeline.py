@@ -56,8 +56,9 @@ class PipelineConfig:
     losses: tuple = ("mse", "kl", "ce")     # ce: the no-distillation baseline
     seeds: int = 3
     no_augment_baseline: bool = True        # also mse students without the transfer split (is augmenting worth it?)
-    student_epochs: int = 20
-    student_patience: int = 3
+    student_epochs: int = 20                # without the transfer split: early stopping ends it
+    transfer_epochs: int = 3                # with it: each epoch is (1 + augment) x as long
+    student_patience: int = 2
     student_embedding: str = "static"
     temperature: float = 2.0
     presets: tuple = ("bert-base", "bert-large")   # random weights: throughput only
@@ -74,7 +75,8 @@ class PipelineConfig:
         def bad(name, why):
             raise DistillError(f"distill run: {name} {why}, got {getattr(self, name)!r}")
 
-        for name in ("teacher_epochs", "teacher_batch_size", "seeds", "student_epochs", "student_patience",
+        for name in ("teacher_epochs", "teacher_batch_size", "seeds", "student_epochs", "transfer_epochs",
+                     "student_patience",
                      "bench_examples", "bench_repeats"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 bad(name, "must be a positive int")
@@ -99,7 +101,7 @@ class PipelineConfig:
 
     @classmethod
     def quick_config(cls, **overrides) -> "PipelineConfig":
-        reduced = dict(teacher_epochs=1, augment=2, seeds=1, student_epochs=4, student_patience=2,
+        reduced = dict(teacher_epochs=1, augment=2, seeds=1, student_epochs=4, transfer_epochs=2,
                        presets=("bert-base",), bench_examples=32, bench_repeats=2, quick=True)
         return cls(**{**reduced, **overrides})
 
@@ -237,8 +239,10 @@ def _student_plan(c: PipelineConfig) -> list[tuple[str, bool, int]]:
 def _student_config(c: PipelineConfig, loss: str, transfer: bool, seed: int):
     from students.train import StudentConfig
 
+    uses_transfer = transfer and c.augment and loss != "ce"   # ce learns from gold labels only
     return StudentConfig(loss=loss, temperature=c.temperature, embedding=c.student_embedding,
-                         epochs=c.student_epochs, patience=c.student_patience, seed=seed, transfer=transfer)
+                         epochs=c.transfer_epochs if uses_transfer else c.student_epochs,
+                         patience=c.student_patience, seed=seed, transfer=transfer)
 
 
 def _build_student(config, materials_file: Path, progress: bool, path: Path) -> None:

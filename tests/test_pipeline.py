@@ -12,7 +12,7 @@ from distill.pipeline import PipelineConfig, run
 
 def tiny_config(root, **overrides) -> PipelineConfig:
     base = dict(task="synthetic", teacher="tiny", teacher_epochs=1, teacher_lr=1e-3, max_seq_len=24, augment=1,
-                losses=("mse", "ce"), seeds=1, student_epochs=1, presets=("tiny",), bench_examples=8,
+                losses=("mse", "ce"), seeds=1, student_epochs=1, transfer_epochs=1, presets=("tiny",), bench_examples=8,
                 bench_batch_sizes=(4,), bench_repeats=1, runs_dir=str(root))
     return PipelineConfig(**{**base, **overrides})
 
@@ -71,7 +71,7 @@ def test_second_run_reuses_every_stage(first, task):
 
 def test_a_student_option_redoes_only_students_bench_and_report(first, task):
     root, result, _ = first
-    again = run(config=tiny_config(root, student_epochs=2), task_data=task, echo=lambda _: None, progress=False)
+    again = run(config=tiny_config(root, student_embedding="non-static"), task_data=task, echo=lambda _: None, progress=False)
     assert ran(again) == ["student", "student", "student", "bench"]
     assert again.teacher == result.teacher and again.materials == result.materials
     assert set(again.students.values()).isdisjoint(result.students.values())
@@ -111,7 +111,7 @@ def test_quick_mode_cuts_the_data_and_says_so(tmp_path, task):
     assert small["train"].sha256 != big["train"].sha256 and small.sha256 != big.sha256
     lines = []
     config = PipelineConfig.quick_config(**{k: v for k, v in dataclasses.asdict(tiny_config(tmp_path)).items()
-                                            if k not in ("augment", "seeds", "student_epochs", "presets", "quick")})
+                                            if k not in ("augment", "seeds", "student_epochs", "transfer_epochs", "presets", "quick")})
     result = run(config=config, task_data=task, echo=lines.append, progress=False)
     assert result.root == tmp_path / "quick" and result.report == tmp_path / "quick" / "report.md"
     assert all(line.endswith("not a result]") for line in lines if line.startswith(("distill run", "[", "done")))
