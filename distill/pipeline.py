@@ -13,6 +13,10 @@ The stages call the same code as the single commands (`teacher finetune`,
 `materials generate`, `student train`, `bench`, `report`), so a pipeline run
 and a hand-made run of the same options give the same numbers.
 
+The bench stage times the teacher, the presets and one student per loss in
+one process, so its ratios are measured side by side; the price is that any
+student change re-times the teachers too (a few minutes on 2 cores).
+
 `quick=True` is a smoke run of the whole path (a few minutes on 2 cores): the
 train split cut to `QUICK_TRAIN_ROWS`, dev/test to `QUICK_EVAL_ROWS`, one
 teacher epoch, fewer variants and seeds, and a short bench. It writes under
