@@ -429,9 +429,13 @@ def _student_train(args) -> None:
 
 # ---------------------------------------------------------------------- run
 def _add_run_command(sub) -> None:
+    import dataclasses
+    import types
+
     from distill.pipeline import STAGES, PipelineConfig
 
-    d = PipelineConfig()
+    # the defaults, read without building a PipelineConfig: its checks import TensorFlow, too early here
+    d = types.SimpleNamespace(**{f.name: f.default for f in dataclasses.fields(PipelineConfig)})
     p = sub.add_parser("run", help="the whole pipeline (data, teacher, materials, students, bench, report), "
                        "reusing finished stages")
     p.add_argument("--task", default=d.task, help=f"task (default {d.task})")

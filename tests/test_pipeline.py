@@ -120,3 +120,13 @@ def test_quick_mode_cuts_the_data_and_says_so(tmp_path, task):
 def test_unknown_force_stage_is_an_error(tmp_path, task):
     with pytest.raises(DistillError, match="unknown stage"):
         run(config=tiny_config(tmp_path, force=("nope",)), task_data=task, echo=lambda _: None)
+
+
+def test_building_the_cli_does_not_import_tensorflow():
+    """TensorFlow's start-up banner is filtered only when the CLI imports it on purpose, after parsing."""
+    import subprocess
+    import sys
+
+    code = "import sys; from distill.cli import build_parser; build_parser(); print('tensorflow' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
