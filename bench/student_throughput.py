@@ -144,7 +144,9 @@ def main(argv=None) -> int:
             benches.append(teacher_bench(name, args.teacher if name is None else None, args.max_seq_len))
         bench = benches[index]
         progress.set_postfix_str(f"{bench.model} {mode} B={batch}")
-        rows.append(time_model(bench, texts, batch, mode, warmup=args.warmup, repeats=args.repeats))
+        row = time_model(bench, texts, batch, mode, warmup=args.warmup, repeats=args.repeats)
+        row.update(task=bench.task, peak_fraction=row["gflops"] / peak if row["gflops"] else None)
+        rows.append(row)
     progress.close()
 
     ratios = []
