@@ -157,7 +157,7 @@ def run(task: str = "rt-polarity", teacher: str = "minilm-l6", quick: bool = Fal
     result = PipelineResult(root=root, teacher=teacher_stage.path, materials=materials_file)
     for loss, transfer, seed in _student_plan(config):
         student_config = _student_config(config, loss, transfer, seed)
-        label = f"{loss}{'' if transfer or not config.augment else '-noaug'}-seed{seed}"
+        label = f"{loss}{'-noaug' if loss != 'ce' and not transfer and config.augment else ''}-seed{seed}"
         stage = runner.run("student", label, student_config.to_dict(), [materials_stage.key],
                            functools.partial(_build_student, student_config, materials_file, progress))
         result.students[(loss, transfer, seed)] = stage.path
@@ -165,7 +165,7 @@ def run(task: str = "rt-polarity", teacher: str = "minilm-l6", quick: bool = Fal
     if task_obj.is_pair:   # the bench times single texts; the report falls back on each run's own eval it/s
         say("[bench] skipped: sentence-pair tasks are not benchmarked yet (distill bench times single texts)")
         return _finish(config, root, runner, result, [teacher_stage.path, materials_stage.path], say)
-    benched = [path for (loss, transfer, seed), path in result.students.items() if seed == 0 and transfer]
+    benched = [path for (loss, transfer, seed), path in result.students.items() if seed == 0]   # one per model
     bench_config = {"presets": list(config.presets), "examples": config.bench_examples,
                     "batch_sizes": list(config.bench_batch_sizes), "modes": list(config.bench_modes),
                     "repeats": config.bench_repeats, "split": "test"}
@@ -233,8 +233,10 @@ def _build_materials(c: PipelineConfig, task: Task, teacher_dir: Path, progress:
 
 
 def _student_plan(c: PipelineConfig) -> list[tuple[str, bool, int]]:
-    """(loss, use the transfer split, seed) of every student run, in training order."""
-    plan = [(loss, True, seed) for loss in c.losses for seed in range(c.seeds)]
+    """(loss, use the transfer split, seed) of every student run, in training order.
+
+    `ce` learns from gold labels only, so it never takes the transfer split (and says so in its config)."""
+    plan = [(loss, loss != "ce" and bool(c.augment), seed) for loss in c.losses for seed in range(c.seeds)]
     if c.augment and c.no_augment_baseline:
         plan += [("mse", False, seed) for seed in range(c.seeds)]
     return plan
@@ -243,9 +245,8 @@ def _student_plan(c: PipelineConfig) -> list[tuple[str, bool, int]]:
 def _student_config(c: PipelineConfig, loss: str, transfer: bool, seed: int):
     from students.train import StudentConfig
 
-    uses_transfer = transfer and c.augment and loss != "ce"   # ce learns from gold labels only
     return StudentConfig(loss=loss, temperature=c.temperature, embedding=c.student_embedding,
-                         epochs=c.transfer_epochs if uses_transfer else c.student_epochs,
+                         epochs=c.transfer_epochs if transfer else c.student_epochs,
                          patience=c.student_patience, seed=seed, transfer=transfer)
 
 
