@@ -209,7 +209,10 @@ def _build_teacher(c: PipelineConfig, task: Task, progress: bool, path: Path) ->
     config = FinetuneConfig.from_dict(_teacher_config(c)["finetune"])
     keras.utils.set_random_seed(config.seed)
     teacher = load_teacher(c.teacher, checkpoint=c.checkpoint, max_seq_len=config.max_seq_len)
-    Finetuner(config, progress=progress).fit(teacher, task, path, overwrite=True)
+    finetuner = Finetuner(config, progress=progress).fit(teacher, task, path, overwrite=True)
+    from distill.metrics import format_metrics_table
+
+    print(format_metrics_table(finetuner.eval_results_, task.primary_metric))
 
 
 def _augment_config(c: PipelineConfig):
