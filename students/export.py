@@ -33,9 +33,10 @@ from typing import Sequence
 import numpy as np
 
 from distill.errors import DistillError
+from distill.runfiles import MODEL_FILE, RUN_FILE
 
 PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
-RUN_FILE, MODEL_FILE, VOCAB_FILE = "run.json", "model.keras", "vocab.txt"
+VOCAB_FILE = "vocab.txt"
 ENGINES = ("folded", "keras")
 
 

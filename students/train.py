@@ -35,7 +35,6 @@ import hashlib
 import json
 import math
 import os
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,14 +47,14 @@ from tqdm.auto import tqdm
 
 from distill.errors import DistillError
 from distill.metrics import classification_metrics, primary_metric
+from distill.runfiles import (MODEL_FILE, RUN_FILE, improved, json_default, prepare_run_dir, read_json_or_none,
+                              save_model, write_json_atomic)
 from materials.reader import MaterialsFile
 from students import losses
 from students.kim_cnn import EMBEDDING_MODES, build_kim_cnn
 
 KIND = "student"
 ARCHS = ("kim-cnn",)
-RUN_FILE = "run.json"
-MODEL_FILE = "model.keras"
 VOCAB_FILE = "vocab.txt"
 LABELS_FILE = "label_names.json"
 EPOCHS_FILE = "epochs.jsonl"
@@ -187,7 +186,7 @@ class StudentTrainer:
         started = time.perf_counter()
         with MaterialsFile(materials_path) as mf:
             splits = _check_splits(mf, c)
-            _prepare_run_dir(run_dir, overwrite)
+            prepare_run_dir(run_dir, overwrite, KIND)
             keras.utils.set_random_seed(c.seed)
             model = build_kim_cnn(mf.embedding, mf.num_labels, embedding_mode=c.embedding, widths=c.widths,
                                   filters=c.filters, dropout=c.dropout, max_norm=c.max_norm, seed=c.seed)
@@ -268,21 +267,21 @@ class StudentTrainer:
                         "dev_seconds": round(dev_seconds, 3),
                     }
                     value = record[monitor_key]
-                    improved = _improved(value, best_value, c.monitor_mode, c.min_delta)
-                    record["improved"] = improved
-                    if improved:
+                    better = improved(value, best_value, c.monitor_mode, c.min_delta)
+                    record["improved"] = better
+                    if better:
                         best_value, best_epoch, since_best = value, epoch, 0
                         best_weights = [w.numpy() for w in model.weights]
                         info["best_epoch"] = epoch
                         info[f"best_{monitor_key}"] = value
                         if c.save_model:
-                            info["model_sha256"] = _save_model(model, run_dir)
-                        _write_json(run_dir / RUN_FILE, info)
+                            info["model_sha256"] = save_model(model, run_dir)
+                        write_json_atomic(run_dir / RUN_FILE, info)
                     else:
                         since_best += 1
                     history.append(record)
                     with open(run_dir / EPOCHS_FILE, "a", encoding="utf-8") as handle:
-                        handle.write(json.dumps(record, default=_json_default) + "\n")
+                        handle.write(json.dumps(record, default=json_default) + "\n")
                     with writer.as_default(step=epoch):
                         for key, v in record.items():
                             if key.startswith(("train_loss", "train_agreement", "dev_")) and key != "dev_seconds" \
@@ -300,7 +299,7 @@ class StudentTrainer:
             except KeyboardInterrupt:
                 info["interrupted"] = True
                 info["timings"]["train_seconds"] = round(train_seconds, 3)
-                _write_json(run_dir / RUN_FILE, info)
+                write_json_atomic(run_dir / RUN_FILE, info)
                 self.echo(f"interrupted: {run_dir} " + (f"keeps the best checkpoint so far (epoch {best_epoch})"
                                                         if best_epoch and c.save_model else "has no checkpoint"))
                 raise
@@ -314,7 +313,7 @@ class StudentTrainer:
                 variable.assign(value)
             eval_results = {s: _evaluate(forward, mf, s, c, mf.label_names)
                             for s in ("dev", "test") if s in mf.splits and mf.rows(s)}
-            _write_json(run_dir / EVAL_RESULTS, eval_results)
+            write_json_atomic(run_dir / EVAL_RESULTS, eval_results)
 
         examples = sum(train_rows for _ in history)
         train_results = {
@@ -334,14 +333,14 @@ class StudentTrainer:
             "traces": dict(self.traces_),
             "history": history,
         }
-        _write_json(run_dir / TRAIN_RESULTS, train_results)
+        write_json_atomic(run_dir / TRAIN_RESULTS, train_results)
         info["complete"] = True
         info["stopped_early"] = stopped_early
         info["epochs_run"] = len(history)
         info["timings"].update(train_seconds=round(train_seconds, 3),
                                eval_seconds=round(sum(r["seconds"] for r in eval_results.values()), 3),
                                total_seconds=round(time.perf_counter() - started, 3))
-        _write_json(run_dir / RUN_FILE, info)
+        write_json_atomic(run_dir / RUN_FILE, info)
 
         self.model_ = model
         self.history_ = history
@@ -357,10 +356,10 @@ def finished_results(run_dir) -> dict | None:
     """eval_results of a finished student run in `run_dir`, or None (missing, interrupted, other kind).
 
     The CLI reuses such a run instead of training it again."""
-    info = _read_json_or_none(Path(run_dir) / RUN_FILE)
+    info = read_json_or_none(Path(run_dir) / RUN_FILE)
     if not (isinstance(info, dict) and info.get("kind") == KIND and info.get("complete")):
         return None
-    results = _read_json_or_none(Path(run_dir) / EVAL_RESULTS)
+    results = read_json_or_none(Path(run_dir) / EVAL_RESULTS)
     return results if isinstance(results, dict) else None
 
 
@@ -434,8 +433,8 @@ def _write_run_files(run_dir: Path, mf: MaterialsFile, info: dict) -> None:
     tmp = run_dir / f".{VOCAB_FILE}.partial"
     tmp.write_text("".join(token + "\n" for token in mf.vocab), encoding="utf-8")
     os.replace(tmp, run_dir / VOCAB_FILE)
-    _write_json(run_dir / LABELS_FILE, list(mf.label_names))
-    _write_json(run_dir / RUN_FILE, info)
+    write_json_atomic(run_dir / LABELS_FILE, list(mf.label_names))
+    write_json_atomic(run_dir / RUN_FILE, info)
     (run_dir / EPOCHS_FILE).write_text("")
 
 
@@ -517,14 +516,6 @@ def _evaluate(forward, mf: MaterialsFile, split: str, c: StudentConfig, label_na
     return metrics
 
 
-def _improved(value, best, mode: str, min_delta: float) -> bool:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return False
-    if best is None:
-        return True
-    return value < best - min_delta if mode == "min" else value > best + min_delta
-
-
 def _epoch_line(r: dict, epochs: int, monitor_key: str) -> str:
     def num(key):
         v = r.get(key)
@@ -534,52 +525,3 @@ def _epoch_line(r: dict, epochs: int, monitor_key: str) -> str:
     return (f"epoch {r['epoch']}/{epochs}: train loss {r['train_loss']:.4f} agree {r['train_agreement']:.4f} | "
             f"dev loss {num('dev_loss')} acc {num('dev_accuracy')} agree {num('dev_agreement')} "
             f"| {r['train_seconds']:.1f} s, {r['train_examples_per_s']:.1f} ex/s{mark}")
-
-
-def _save_model(model, run_dir: Path) -> str:
-    """Write model.keras atomically (a Ctrl-C mid-save leaves the previous best intact)."""
-    from distill.sources import sha256_file
-
-    tmp = run_dir / f".{MODEL_FILE}.partial.keras"
-    model.save(tmp)
-    os.replace(tmp, run_dir / MODEL_FILE)
-    return sha256_file(run_dir / MODEL_FILE)
-
-
-def _prepare_run_dir(run_dir: Path, overwrite: bool) -> None:
-    """An empty folder for a new run. An interrupted student run (complete:
-    false) is restarted cleanly; a finished one is only replaced with
-    `overwrite=True`; a non-empty folder that is not a student run never is."""
-    if run_dir.exists() and any(run_dir.iterdir()):
-        info = _read_json_or_none(run_dir / RUN_FILE)
-        if not (isinstance(info, dict) and info.get("kind") == KIND):
-            raise DistillError(f"{run_dir}: not empty and not a student run; choose another folder")
-        if info.get("complete") and not overwrite:
-            raise DistillError(f"{run_dir}: a finished student run; choose another folder or pass "
-                               "overwrite (--overwrite) to replace it")
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-
-
-def _read_json_or_none(path: Path):
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
-def _write_json(path: Path, obj) -> None:
-    """Write JSON atomically: readers never see half a file."""
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(json.dumps(obj, indent=2, default=_json_default) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _json_default(obj):
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serializable: {type(obj).__name__}")

@@ -35,7 +35,6 @@ import datetime as _dt
 import hashlib
 import json
 import math
-import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -50,14 +49,14 @@ from tqdm.auto import tqdm
 from distill.data.dataset import Dataset, Task
 from distill.errors import DistillError
 from distill.metrics import classification_metrics
+from distill.runfiles import (MODEL_FILE, RUN_FILE, improved, prepare_run_dir, read_json_or_none, save_model,
+                              write_json_atomic)
 from teachers.batching import BATCH_SPEC, Traces, bucketed_batches, compiled_forward, cross_entropy, \
     logits_in_order, pad_rows
 from teachers.classifier import BertClassifier
 from teachers.tokenizer import Encoding, WordPieceTokenizer
 
 KIND = "teacher"
-RUN_FILE = "run.json"
-MODEL_FILE = "model.keras"
 CONFIG_FILE = "config.json"
 VOCAB_FILE = "vocab.txt"
 LABELS_FILE = "label_names.json"
@@ -233,7 +232,7 @@ class Finetuner:
             raise DistillError(f"max_seq_len {c.max_seq_len} exceeds teacher {teacher.name}'s "
                                f"{teacher.config.max_position} positions")
         run_dir = self.run_dir_ = Path(run_dir)
-        _prepare_run_dir(run_dir, overwrite)
+        prepare_run_dir(run_dir, overwrite, KIND)
         keras.utils.set_random_seed(c.seed)
 
         tokenizer = WordPieceTokenizer(teacher.vocab_path, lowercase=teacher.tokenizer.lowercase,
@@ -279,13 +278,13 @@ class Finetuner:
                 record.update({"dev_loss": cross_entropy(dev_logits, dev.labels),
                                **{f"dev_{k}": dev_metrics.get(k) for k in EPOCH_METRICS},
                                "dev_seconds": round(time.perf_counter() - t_eval, 3)})
-                record["improved"] = _improved(record[monitor_key], best_value, c.monitor_mode, c.min_delta)
+                record["improved"] = improved(record[monitor_key], best_value, c.monitor_mode, c.min_delta)
                 if record["improved"]:
                     best_value, best_epoch, since_best = record[monitor_key], epoch, 0
                     best_weights = [w.numpy() for w in model.weights]
                     info.update({"best_epoch": epoch, f"best_{monitor_key}": best_value})
                     if c.save_model:
-                        info["model_sha256"] = _save_model(model, run_dir)
+                        info["model_sha256"] = save_model(model, run_dir)
                     write_json_atomic(run_dir / RUN_FILE, info)
                 else:
                     since_best += 1
@@ -434,10 +433,10 @@ def run_id(teacher_name: str, task: Task, config: FinetuneConfig, checkpoint: st
 
 def finished_results(run_dir) -> dict | None:
     """eval_results of a finished teacher run in `run_dir`, or None (missing, interrupted, other kind)."""
-    info = _read_json_or_none(Path(run_dir) / RUN_FILE)
+    info = read_json_or_none(Path(run_dir) / RUN_FILE)
     if not (isinstance(info, dict) and info.get("kind") == KIND and info.get("complete")):
         return None
-    results = _read_json_or_none(Path(run_dir) / EVAL_RESULTS)
+    results = read_json_or_none(Path(run_dir) / EVAL_RESULTS)
     return results if isinstance(results, dict) else None
 
 
@@ -520,65 +519,8 @@ def split_metrics(logits: np.ndarray, labels: np.ndarray, label_names: list[str]
     return metrics
 
 
-def _improved(value, best, mode: str, min_delta: float) -> bool:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return False
-    if best is None:
-        return True
-    return value < best - min_delta if mode == "min" else value > best + min_delta
-
-
 def _epoch_line(r: dict, epochs: int, monitor_key: str) -> str:
     mark = f"  * best {monitor_key}" if r["improved"] else ""
     return (f"epoch {r['epoch']}/{epochs}: train loss {r['train_loss']:.4f} acc {r['train_accuracy']:.4f} | "
             f"dev loss {r['dev_loss']:.4f} acc {r['dev_accuracy']:.4f} f1 {r['dev_f1']:.4f} mcc {r['dev_mcc']:.4f}"
             f" | {r['train_seconds']:.1f} s, {r['train_examples_per_s']:.1f} ex/s{mark}")
-
-
-def _save_model(model, run_dir: Path) -> str:
-    """Write model.keras atomically (a Ctrl-C mid-save leaves the previous best intact)."""
-    from distill.sources import sha256_file
-
-    tmp = run_dir / f".{MODEL_FILE}.partial.keras"
-    model.save(tmp)
-    os.replace(tmp, run_dir / MODEL_FILE)
-    return sha256_file(run_dir / MODEL_FILE)
-
-
-def _prepare_run_dir(run_dir: Path, overwrite: bool) -> None:
-    """An empty folder for a new run. An interrupted teacher run (complete:
-    false) is restarted cleanly; a finished one is only replaced with
-    `overwrite=True`; a non-empty folder that is not a teacher run never is."""
-    if run_dir.exists() and any(run_dir.iterdir()):
-        info = _read_json_or_none(run_dir / RUN_FILE)
-        if not (isinstance(info, dict) and info.get("kind") == KIND):
-            raise DistillError(f"{run_dir}: not empty and not a teacher run; choose another folder")
-        if info.get("complete") and not overwrite:
-            raise DistillError(f"{run_dir}: a finished teacher run; choose another folder or pass "
-                               "overwrite (--overwrite) to replace it")
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-
-
-def _read_json_or_none(path: Path):
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
-def write_json_atomic(path: Path, obj) -> None:
-    """Write JSON atomically: readers never see half a file."""
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(json.dumps(obj, indent=2, default=_json_default) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _json_default(obj):
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serializable: {type(obj).__name__}")

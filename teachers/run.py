@@ -23,10 +23,11 @@ import numpy as np
 
 from distill.data.dataset import Dataset
 from distill.errors import DistillError
+from distill.runfiles import MODEL_FILE, RUN_FILE
 from teachers.batching import Traces, compiled_forward, logits_in_order, softmax
 from teachers.bert import BertConfig
 from teachers.classifier import BertClassifier
-from teachers.finetune import CONFIG_FILE, KIND, MODEL_FILE, RUN_FILE, VOCAB_FILE, split_metrics
+from teachers.finetune import CONFIG_FILE, KIND, VOCAB_FILE, split_metrics
 from teachers.tokenizer import WordPieceTokenizer
 
 

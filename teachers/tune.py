@@ -30,8 +30,8 @@ from sklearn.model_selection import ParameterGrid
 
 from distill.data.dataset import Task
 from distill.errors import DistillError
-from teachers.finetune import EVAL_RESULTS, KIND, RUN_FILE, TRAIN_RESULTS, FinetuneConfig, Finetuner, \
-    write_json_atomic
+from distill.runfiles import RUN_FILE, write_json_atomic
+from teachers.finetune import EVAL_RESULTS, KIND, TRAIN_RESULTS, FinetuneConfig, Finetuner
 
 RESULTS_FILE = "tune_results.json"
 SUMMARY_METRICS = ("accuracy", "f1", "mcc", "loss")
