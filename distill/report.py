@@ -555,7 +555,6 @@ def plot_accuracy_vs_speed(table: dict, path: str | os.PathLike) -> dict:
         for r, x, y in zip(rows, xs, ys):
             points.append((x, y))
             labels.append(r["model"])
-            ax.annotate(r["model"], (x, y), xytext=(6, 6), textcoords="offset points", fontsize=8)
     front = pareto_front(points)
     if front:
         line, = ax.plot([points[i][0] for i in front], [points[i][1] for i in front], linestyle="--",
@@ -582,9 +581,34 @@ def plot_accuracy_vs_speed(table: dict, path: str | os.PathLike) -> dict:
     if points or presets:
         ax.legend(loc="best", fontsize=9)
     fig.tight_layout()
+    _label_points(ax, points, labels)
     _save_png(fig, Path(path))
     return {"split": split, "points": drawn, "pareto": [labels[i] for i in front],
             "presets": [{"model": r["model"], "it_per_s": r["it_per_s"]} for r in presets], "figure": fig}
+
+
+def _label_points(ax, points: list[tuple[float, float]], labels: list[str], fontsize: int = 8) -> None:
+    """Name each point without labels overlapping: points in the right half of the axes are labelled on
+    their left (so names stay inside the figure), the others on their right; on each side labels are
+    stacked at least one text line apart, joined to their point by a thin line when moved."""
+    if not points:
+        return
+    to_pixels = ax.transData.transform
+    left, right = ax.get_window_extent().x0, ax.get_window_extent().x1
+    line = fontsize * ax.figure.dpi / 72 * 1.35
+    sides: dict[bool, list[tuple[float, float, int]]] = {True: [], False: []}
+    for i, point in enumerate(points):
+        px, py = to_pixels(point)
+        sides[px > (left + right) / 2].append((py, px, i))
+    for on_left, items in sides.items():
+        previous = None
+        for py, px, i in sorted(items, reverse=True):        # top to bottom
+            target = py if previous is None else min(py, previous - line)
+            previous = target
+            moved = abs(target - py) > 1
+            ax.annotate(labels[i], points[i], xytext=(-12 if on_left else 12, target - py), textcoords="offset pixels",
+                        fontsize=fontsize, ha="right" if on_left else "left", va="center",
+                        arrowprops=dict(arrowstyle="-", color="grey", linewidth=0.5) if moved else None)
 
 
 # ----------------------------------------------------------- training curves

@@ -230,6 +230,27 @@ def test_plot_figure_artists(runs, tmp_path):
     assert ax.get_legend() is not None and ax.get_title()
 
 
+def test_point_labels_do_not_overlap_and_stay_inside_the_figure(tmp_path):
+    from distill.report import plot_accuracy_vs_speed
+
+    def row(model, kind, its, acc):
+        return {"model": model, "kind": kind, "it_per_s": its, "test": {"accuracy": {"mean": acc, "sd": 0.004}},
+                "dev": {}, "speed": {"batch_size": 32, "mode": "text"}}
+    rows = [row("teacher", "teacher", 150.0, 0.827)] + [
+        row(f"kim-cnn (epochs=3, loss=student-{i}, transfer=True)", "student", 8000.0 + 50 * i, 0.79 + 0.001 * i)
+        for i in range(4)]                   # four students within 0.3 points of each other: labels must stack
+    drawn = plot_accuracy_vs_speed({"task": "t", "rows": rows}, tmp_path / "plot.png")
+    fig = drawn["figure"]
+    renderer = fig.canvas.get_renderer()
+    from matplotlib.text import Text
+
+    boxes = [Text.get_window_extent(t, renderer)    # the text alone, not its leader line
+             for t in fig.axes[0].texts if t.get_text().startswith(("kim", "teacher"))]
+    assert len(boxes) == 5
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    assert all(0 <= b.x0 and b.x1 <= fig.bbox.width for b in boxes)
+
+
 def test_training_curves_read_back_the_logged_scalars(runs, report):
     scalars = read_scalars(runs / "teacher" / "t0" / "tensorboard")
     assert scalars["epoch/dev_accuracy"] == [(1, pytest.approx(0.80)), (2, pytest.approx(0.86)),
