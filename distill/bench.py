@@ -296,9 +296,14 @@ def markdown_table(summary: dict) -> str:
         t = r["it_per_s"]
         weights = "RANDOM (throughput only)" if r["random_weights"] else "trained" if r["kind"] != "preset" \
             else "pretrained"
-        flops = f"{r['flops_per_example'] / 1e6:,.1f}" if r.get("flops_per_example") else "-"
-        gflops = f"{r['gflops']:,.1f}" if r.get("gflops") else "-"
+        flops = _figure(r["flops_per_example"] / 1e6) if r.get("flops_per_example") else "-"
+        gflops = _figure(r["gflops"]) if r.get("gflops") else "-"
         share = f"{100 * r['peak_fraction']:.0f}%" if r.get("peak_fraction") else "-"
         lines.append(f"| {r['model']} | {weights} | {r['params'] / 1e6:,.2f}M | {r['mode']} | {r['batch_size']} | "
                      f"{t['median']:,.1f} | {t['min']:,.1f}–{t['max']:,.1f} | {flops} | {gflops} | {share} |")
     return "\n".join(lines) + "\n"
+
+
+def _figure(value: float) -> str:
+    """One decimal for ordinary numbers, three significant digits for small ones (a folded CNN's MFLOP)."""
+    return f"{value:,.1f}" if abs(value) >= 10 else f"{value:.3g}"

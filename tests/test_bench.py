@@ -88,3 +88,13 @@ def test_bench_cli_errors_are_one_line(tmp_path, capsys):
     assert main(["bench", "--teacher", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("distill: error:") and "not a run folder" in err and err.count("\n") == 1
+
+
+def test_markdown_table_keeps_small_flop_counts_readable():
+    row = {"model": "student:x", "kind": "student", "random_weights": False, "params": 12_180_000, "mode": "ids",
+           "batch_size": 32, "it_per_s": {"median": 21439.7, "min": 20902.0, "max": 22005.6},
+           "flops_per_example": 31_200.0, "gflops": 0.669, "peak_fraction": 0.004}
+    summary = {"examples": 128, "texts": "t test", "repeats": 3, "warmup": 1, "matmul_peak_gflops": 169.0,
+               "machine": {"cpu": "cpu", "cores": 2, "gpus": [], "tensorflow": "2.21.0"}, "rows": [row]}
+    last = markdown_table(summary).strip().splitlines()[-1]
+    assert last == "| student:x | trained | 12.18M | ids | 32 | 21,439.7 | 20,902.0–22,005.6 | 0.0312 | 0.669 | 0% |"
