@@ -182,7 +182,10 @@ def _finish(config: PipelineConfig, root: Path, runner: StageRunner, result: Pip
     from distill.report import write_report
 
     say("[report] writing")
-    report = write_report(root, batch_size=32, include=[*folders, *result.students.values()], echo=say)
+    note = (f"QUICK smoke run: train cut to {QUICK_TRAIN_ROWS} rows and dev/test to {QUICK_EVAL_ROWS}, "
+            f"{config.teacher_epochs} teacher epoch(s), {config.seeds} seed(s), augment {config.augment}: "
+            "not a result") if config.quick else None
+    report = write_report(root, batch_size=32, include=[*folders, *result.students.values()], echo=say, note=note)
     result.report = report.markdown
     result.stages = list(runner.log)
     ran = [s.name for s in runner.log if s.ran]

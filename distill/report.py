@@ -842,7 +842,7 @@ def _curve_groups(table: dict, kind: str, runs_of: dict) -> list[dict]:
 
 
 def write_report(runs_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None,
-                 batch_size: int = 32, echo=print, include: list | None = None) -> Report:
+                 batch_size: int = 32, echo=print, include: list | None = None, note: str | None = None) -> Report:
     """Collect `runs_dir`, write tables, plots, report.md and report.json; return where they are.
 
     Default layout: images and report.json in RUNS_DIR/report/, the entry point RUNS_DIR/report.md.
@@ -870,6 +870,8 @@ def write_report(runs_dir: str | os.PathLike, out_dir: str | os.PathLike | None 
           f"by `distill bench` at batch {batch_size} on raw text (tokenization included) where available; "
           f"speed-up = it/s ÷ the teacher's it/s; accuracy kept = accuracy ÷ the teacher's (test split "
           f"unless marked dev). Random-weight presets have it/s only."]
+    if note:   # e.g. a reduced smoke run must say so where its numbers are read
+        md.append(f"\n**{note}**")
     machines = {json.dumps(m["machine"], sort_keys=True) for m in found.machines}
     for m in found.machines:
         info = m["machine"]

@@ -115,6 +115,7 @@ def test_quick_mode_cuts_the_data_and_says_so(tmp_path, task):
     result = run(config=config, task_data=task, echo=lines.append, progress=False)
     assert result.root == tmp_path / "quick" and result.report == tmp_path / "quick" / "report.md"
     assert all(line.endswith("not a result]") for line in lines if line.startswith(("distill run", "[", "done")))
+    assert "**QUICK smoke run: train cut to 1500 rows" in result.report.read_text()
 
 
 def test_unknown_force_stage_is_an_error(tmp_path, task):
