@@ -105,7 +105,7 @@ class PipelineConfig:
 
     @classmethod
     def quick_config(cls, **overrides) -> "PipelineConfig":
-        reduced = dict(teacher_epochs=1, augment=2, seeds=1, student_epochs=4, transfer_epochs=2,
+        reduced = dict(teacher_epochs=2, teacher_lr=5e-5, augment=2, seeds=1, student_epochs=4, transfer_epochs=2,
                        presets=("bert-base",), bench_examples=32, bench_repeats=2, quick=True)
         return cls(**{**reduced, **overrides})
 
