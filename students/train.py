@@ -77,10 +77,10 @@ class StudentConfig:
     Architecture defaults are Kim (2014): widths 3/4/5, 100 filters each,
     dropout 0.5, max-norm 3 on the output layer. `embedding` defaults to
     `static`: with a 30522-row teacher table, fine-tuning it (`non-static`)
-    makes each Adam step update the whole table (DESIGN.md stack notes). On
-    rt-polarity with minilm-l6's table (gold-label `ce`, 3 seeds) static
-    trained ~2.2x faster (~1,400 vs ~620 ex/s on 2 cores) and was no less
-    accurate (test 78.1 vs 77.0 mean; non-static overfits after 1-2 epochs).
+    makes each Adam step update the whole table (DESIGN.md stack notes).
+    Static trains at ~1,420 ex/s on 2 cores (rt-polarity, minilm-l6's table,
+    `distill run` 2026-11-24); an earlier session saw non-static at ~620 ex/s
+    and no more accurate (not re-measured since).
     `loss` is one of `students.losses.LOSSES` (`ce` = no-distillation
     baseline); `temperature` applies to `kl` and `mix`, `alpha` (the weight of
     gold-label CE) to `mix` and `mix-mse`. `transfer` trains on the file's
