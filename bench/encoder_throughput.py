@@ -52,7 +52,7 @@ def main(argv=None) -> int:
     import tensorflow as tf
     from tqdm import tqdm
 
-    from distill.bench import machine_info, matmul_peak_gflops, measure
+    from distill.timing import machine_info, matmul_peak_gflops, measure
     from teachers.bert import BertConfig, BertEncoder
 
     keras.mixed_precision.set_global_policy(args.policy)

@@ -84,7 +84,7 @@ def _subset(task, rows: int):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from distill.bench import machine_info, measure
+    from distill.timing import machine_info, measure
     from distill.data import load_task
     from materials.generate import generate
 

@@ -1,7 +1,7 @@
 """Kim-CNN student against BERT teachers: examples/s on raw text and on token ids, same run, same texts.
 
 For each model x mode x batch size, the median examples/s of `--repeats`
-timed passes after warm-up (`distill.bench.measure`) over the same
+timed passes after warm-up (`distill.app.bench.measure`) over the same
 `--examples` texts, in the same order:
 
 - mode `text`: raw strings in, logits out — WordPiece tokenization, padding
@@ -92,7 +92,7 @@ def load_texts(source: str, n: int) -> tuple[list[str], str]:
 def student_bench(run_dir, max_seq_len: int, engine: str):
     """A trained student run, else a random-weight Kim CNN over minilm-l6's table (speed does not
     depend on the weights)."""
-    from distill.bench import ModelBench, kim_cnn_flops, student_model_bench
+    from distill.app.bench import ModelBench, kim_cnn_flops, student_model_bench
 
     if run_dir:
         return student_model_bench(run_dir, engine=engine)
@@ -118,7 +118,7 @@ def student_bench(run_dir, max_seq_len: int, engine: str):
 
 
 def teacher_bench(name: str, run_dir, max_seq_len: int):
-    from distill.bench import teacher_model_bench
+    from distill.app.bench import teacher_model_bench
 
     return teacher_model_bench(run_dir=run_dir, preset=None if run_dir else name, max_seq_len=max_seq_len)
 
@@ -128,7 +128,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     from tqdm import tqdm
 
-    from distill.bench import machine_info, matmul_peak_gflops, time_model
+    from distill.app.bench import time_model
+    from distill.timing import machine_info, matmul_peak_gflops
 
     texts, where = load_texts(args.texts, args.examples)
     peak = matmul_peak_gflops(1024, repeats=3)

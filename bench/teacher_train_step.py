@@ -12,7 +12,7 @@ the no-bucketing baseline:
 
 For each: traces, the first pass over the batches (tracing included) and
 the steady examples/s (median of repeats after a warm-up pass, via
-distill.bench.measure), with ratios against `signature` measured in the
+distill.app.bench.measure), with ratios against `signature` measured in the
 same run. Weights are random: speed does not depend on their values.
 
     python bench/teacher_train_step.py                       # tiny preset, 24 batches
@@ -73,7 +73,7 @@ def run_variant(name, args, batches):
     import keras
     import tensorflow as tf
 
-    from distill.bench import measure
+    from distill.timing import measure
     from teachers.batching import BATCH_SPEC, Traces
     from teachers.bert import BertConfig, BertEncoder
     from teachers.classifier import BertClassifier
@@ -115,7 +115,7 @@ def run_variant(name, args, batches):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from distill.bench import machine_info
+    from distill.timing import machine_info
 
     batches = make_batches(args, np.random.default_rng(args.seed))
     rows = [run_variant(name.strip(), args, batches) for name in args.variants.split(",") if name.strip()]

@@ -1,12 +1,13 @@
-"""distill.bench: the timing harness, FLOP counts, and `distill bench` over tiny runs and presets."""
+"""distill.app.bench: the timing harness, FLOP counts, and `distill bench` over tiny runs and presets."""
 
 import json
 
 import pytest
 
-from distill.bench import kim_cnn_flops, markdown_table, measure
-from distill.cli import main
-from distill.report import load_bench
+from distill.app.bench import kim_cnn_flops, markdown_table
+from distill.timing import measure
+from distill.app.cli import main
+from distill.app.report import load_bench
 
 
 def test_measure_excludes_warm_up_and_reports_the_median():

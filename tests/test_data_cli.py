@@ -1,11 +1,11 @@
-"""`distill data prepare|show` through `distill.cli.main`: output, and one-line errors with exit 2."""
+"""`distill data prepare|show` through `distill.app.cli.main`: output, and one-line errors with exit 2."""
 
 import urllib.error
 import urllib.request
 
 import pytest
 
-from distill.cli import main
+from distill.app.cli import main
 
 GOOD_TSV = {"train.txt": "sentence\tLabel\na fine film\t1\na dull film\t0\n", "dev.txt": "sentence\tLabel\nok\t1\n"}
 SST2 = {"train.tsv": "sentence\tlabel\ngood \t1\nbad \t0\n", "dev.tsv": "sentence\tlabel\nfine \t1\n"}

@@ -1,8 +1,8 @@
-"""`distill materials info|generate` through `distill.cli.main`: output, and one-line errors with exit 2."""
+"""`distill materials info|generate` through `distill.app.cli.main`: output, and one-line errors with exit 2."""
 
 import h5py
 
-from distill.cli import main
+from distill.app.cli import main
 from materials.testing import write_toy_materials
 
 

@@ -1,4 +1,4 @@
-"""distill.pipeline: the whole path on the tiny teacher and a synthetic task; reuse and redo by stage."""
+"""distill.app.pipeline: the whole path on the tiny teacher and a synthetic task; reuse and redo by stage."""
 
 import dataclasses
 import json
@@ -7,7 +7,7 @@ import pytest
 
 from distill.data.synthetic import marker_task
 from distill.errors import DistillError
-from distill.pipeline import PipelineConfig, run
+from distill.app.pipeline import PipelineConfig, run
 
 
 def tiny_config(root, **overrides) -> PipelineConfig:
@@ -103,7 +103,7 @@ def test_bad_options_fail_before_any_stage(tmp_path):
 
 
 def test_quick_mode_cuts_the_data_and_says_so(tmp_path, task):
-    from distill.pipeline import QUICK_TRAIN_ROWS, _reduced
+    from distill.app.pipeline import QUICK_TRAIN_ROWS, _reduced
 
     big = marker_task(n_train=QUICK_TRAIN_ROWS + 10, n_dev=5, n_test=5)
     small = _reduced(big)
@@ -128,6 +128,6 @@ def test_building_the_cli_does_not_import_tensorflow():
     import subprocess
     import sys
 
-    code = "import sys; from distill.cli import build_parser; build_parser(); print('tensorflow' in sys.modules)"
+    code = "import sys; from distill.app.cli import build_parser; build_parser(); print('tensorflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from distill.errors import DistillError
-from distill.report import (
+from distill.app.report import (
     collect,
     group_runs,
     mean_sd,
@@ -216,7 +216,7 @@ def test_plot_holds_the_table_points_pareto_front_and_presets(report):
 
 
 def test_plot_figure_artists(runs, tmp_path):
-    from distill.report import build_tables, plot_accuracy_vs_speed
+    from distill.app.report import build_tables, plot_accuracy_vs_speed
 
     table = build_tables(collect(runs))[TASK]
     drawn = plot_accuracy_vs_speed(table, tmp_path / "plot.png")
@@ -231,7 +231,7 @@ def test_plot_figure_artists(runs, tmp_path):
 
 
 def test_point_labels_do_not_overlap_and_stay_inside_the_figure(tmp_path):
-    from distill.report import plot_accuracy_vs_speed
+    from distill.app.report import plot_accuracy_vs_speed
 
     def row(model, kind, its, acc):
         return {"model": model, "kind": kind, "it_per_s": its, "test": {"accuracy": {"mean": acc, "sd": 0.004}},
@@ -321,7 +321,7 @@ def test_bad_bench_row_and_bad_json_name_the_file(runs, tmp_path):
 
 
 def test_cli_report_writes_into_out(runs, tmp_path, capsys):
-    from distill.cli import main
+    from distill.app.cli import main
 
     out = tmp_path / "out"
     assert main(["report", str(runs), "--out", str(out)]) == 0
@@ -333,7 +333,7 @@ def test_cli_report_writes_into_out(runs, tmp_path, capsys):
 
 
 def test_groups_that_differ_only_in_long_values_get_distinct_labels(tmp_path):
-    from distill.report import RunRecord
+    from distill.app.report import RunRecord
 
     def run(i, seed, data_dir):
         return RunRecord(path=tmp_path / f"r{i}", kind="teacher", task=TASK, name="tiny",

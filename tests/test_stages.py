@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from distill.stages import STAGE_FILE, StageRunner, stage_key
+from distill.app.stages import STAGE_FILE, StageRunner, stage_key
 
 
 def counting_build(calls, content="done"):

@@ -1,10 +1,10 @@
-"""`distill student train` and `distill predict` on a student run, through `distill.cli.main`."""
+"""`distill student train` and `distill predict` on a student run, through `distill.app.cli.main`."""
 
 import json
 
 import numpy as np
 
-from distill.cli import main
+from distill.app.cli import main
 from materials.testing import write_toy_materials
 from students.export import StudentPredictor
 

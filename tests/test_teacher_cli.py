@@ -8,7 +8,7 @@ import types
 
 import pytest
 
-from distill import cli
+from distill.app import cli
 
 
 @pytest.fixture(scope="module")

@@ -36,7 +36,7 @@ from pathlib import Path
 from distill.errors import DistillError
 from distill.metrics import primary_metric
 
-SCHEMA = "distill.report/1"
+SCHEMA = "distill.app.report/1"
 RUN_KINDS = ("teacher", "student")
 ROW_KINDS = ("teacher", "student", "preset")
 PREFERRED_MODE = "text"

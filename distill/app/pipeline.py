@@ -1,7 +1,7 @@
 """`distill run`: data -> teacher -> materials -> students -> bench -> report, stage by stage.
 
 Owns the order of the stages and what each stage's identity is made of. Every
-stage runs through `distill.stages.StageRunner`, so its folder is named by a
+stage runs through `distill.app.stages.StageRunner`, so its folder is named by a
 hash of its configuration and of its inputs' keys: a re-run reuses finished
 stages, a changed option redoes that stage and everything after it, and
 `--force STAGE` redoes that stage and every stage after it (they were made
@@ -35,7 +35,7 @@ from typing import Callable
 from distill.data import describe_task, load_task
 from distill.data.dataset import Task
 from distill.errors import DistillError
-from distill.stages import StageRunner
+from distill.app.stages import StageRunner
 
 STAGES = ("teacher", "materials", "student", "bench", "report")
 QUICK_TRAIN_ROWS = 1500
@@ -120,7 +120,7 @@ class PipelineResult:
     students: dict = field(default_factory=dict)   # (loss, transfer, seed) -> run folder
     bench: Path | None = None
     report: Path | None = None
-    stages: list = field(default_factory=list)     # distill.stages.Stage, in order
+    stages: list = field(default_factory=list)     # distill.app.stages.Stage, in order
 
 
 def run(task: str = "rt-polarity", teacher: str = "minilm-l6", quick: bool = False, force=(),
@@ -179,7 +179,7 @@ def run(task: str = "rt-polarity", teacher: str = "minilm-l6", quick: bool = Fal
 def _finish(config: PipelineConfig, root: Path, runner: StageRunner, result: PipelineResult, folders: list,
             say: Callable[[str], None]) -> PipelineResult:
     """The report, from exactly this run's stage folders (stale ones beside them are left out)."""
-    from distill.report import write_report
+    from distill.app.report import write_report
 
     say("[report] writing")
     note = (f"QUICK smoke run: train cut to {QUICK_TRAIN_ROWS} rows and dev/test to {QUICK_EVAL_ROWS}, "
@@ -264,7 +264,7 @@ def _build_student(config, materials_file: Path, progress: bool, path: Path) -> 
 
 def _build_bench(c: PipelineConfig, task: Task, teacher_dir: Path, students: list[Path], progress: bool,
                  path: Path) -> None:
-    from distill import bench
+    from distill.app import bench
 
     texts, where = bench.bench_texts(task, "test", c.bench_examples)
     n = len(task.label_names)

@@ -432,7 +432,7 @@ def _add_run_command(sub) -> None:
     import dataclasses
     import types
 
-    from distill.pipeline import STAGES, PipelineConfig
+    from distill.app.pipeline import STAGES, PipelineConfig
 
     # the defaults, read without building a PipelineConfig: its checks import TensorFlow, too early here
     d = types.SimpleNamespace(**{f.name: f.default for f in dataclasses.fields(PipelineConfig)})
@@ -453,7 +453,7 @@ def _add_run_command(sub) -> None:
 
 
 def _run(args) -> None:
-    from distill.pipeline import PipelineConfig, run
+    from distill.app.pipeline import PipelineConfig, run
 
     options = dict(task=args.task, teacher=args.teacher, data_dir=args.data_dir, checkpoint=args.checkpoint,
                    runs_dir=args.runs_dir, force=tuple(args.force))
@@ -493,7 +493,7 @@ def _bench(args) -> None:
     import time
     from pathlib import Path
 
-    from distill import bench
+    from distill.app import bench
     from distill.data import load_task
 
     if not (args.teacher or args.student or args.preset):
@@ -560,7 +560,7 @@ def _add_report_commands(sub) -> None:
 
 
 def _report(args) -> None:
-    from distill.report import write_report
+    from distill.app.report import write_report
 
     write_report(args.runs_dir, out_dir=args.out, batch_size=args.batch_size)
 

@@ -1,93 +1,19 @@
-"""Throughput measurement: the harness behind `distill bench` and bench/ scripts.
+"""`distill bench`: teacher runs, teacher presets and student runs timed side by side.
 
-Machines here are noisy (2 shared cores), so a figure is only worth printing
-as a median of repeats after warm-up, next to a baseline measured in the same
-run. This module holds those pieces once, for `distill bench` and every script in bench/: `measure` (warm-up excluded,
-median/min/max examples per second), `matmul_peak_gflops` (the baseline for
-utilisation) and `machine_info` (what the numbers were measured on).
+Adapters that turn each kind of model into a `ModelBench` (raw text end to end,
+or pre-padded ids) over the foundation's timing harness (`distill.timing`), in
+one process on the same texts, so their examples/s can be divided by each other.
 """
 
 from __future__ import annotations
 
-import os
-import platform
 import statistics
 import time
-from dataclasses import asdict, dataclass
-
-from distill.errors import DistillError
+from dataclasses import dataclass
 from typing import Callable
 
-
-@dataclass(frozen=True)
-class Throughput:
-    """Examples per second over `repeats` timed passes (warm-up excluded)."""
-
-    median: float
-    min: float
-    max: float
-    repeats: int
-    examples: int
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def measure(run_once: Callable[[], int], warmup: int = 1, repeats: int = 5) -> Throughput:
-    """Time `run_once` (which processes some examples and returns how many).
-
-    The first `warmup` calls are discarded: they pay for tracing, graph
-    building and cache warming, which a long-running job pays once.
-    """
-    for _ in range(warmup):
-        run_once()
-    rates, examples = [], 0
-    for _ in range(repeats):
-        start = time.perf_counter()
-        examples = run_once()
-        rates.append(examples / (time.perf_counter() - start))
-    return Throughput(statistics.median(rates), min(rates), max(rates), repeats, examples)
-
-
-def matmul_peak_gflops(n: int = 2048, repeats: int = 5, dtype: str = "float32") -> float:
-    """Achieved GFLOP/s of a square matmul: the practical peak to compare models against."""
-    import tensorflow as tf
-
-    a = tf.random.normal((n, n), dtype=dtype)
-    b = tf.random.normal((n, n), dtype=dtype)
-    matmul = tf.function(lambda x, y: tf.matmul(x, y))
-    matmul(a, b).numpy()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        matmul(a, b).numpy()
-        times.append(time.perf_counter() - start)
-    return 2 * n**3 / statistics.median(times) / 1e9
-
-
-def machine_info() -> dict:
-    """CPU model, cores, GPUs and library versions, recorded with every benchmark."""
-    import tensorflow as tf
-    import keras
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "python": platform.python_version(),
-    }
-
+from distill.errors import DistillError
+from distill.timing import machine_info, matmul_peak_gflops, measure
 
 # ------------------------------------------------------------------- models
 # What `distill bench` measures: any mix of teacher runs, teacher presets and
@@ -278,7 +204,7 @@ def benchmark(factories: list[Callable[[], ModelBench]], texts: list[str], batch
                     bar.update()
             del bench
             gc.collect()
-    return {"schema": "distill.bench/1", "examples": len(texts), "batch_sizes": list(batch_sizes),
+    return {"schema": "distill.app.bench/1", "examples": len(texts), "batch_sizes": list(batch_sizes),
             "modes": list(modes), "warmup": warmup, "repeats": repeats, "matmul_peak_gflops": peak,
             "machine": machine_info(), "rows": rows}
 
