@@ -1,20 +1,26 @@
-"""Run folders, written the same way by teacher and student runs.
+"""Run folders: the one module that knows their files.
 
-Owns what both kinds of run do with their folder: start it (restart an
-interrupted run, never clobber a finished one or a folder that is not a run
-of that kind), write JSON and the Keras model atomically so a Ctrl-C never
-leaves half a file, read JSON back tolerantly, and decide whether an epoch is
-the best so far. Teachers and students share this so that `distill report`
-and `distill predict` can treat both run folders alike; `students/` may not
-import `teachers/`, so it lives in the foundation.
+Owns a run folder's contract for every kind of run (teacher, student, later
+pretraining): the typed `RunInfo` behind `run.json` (`write_run` /
+`read_run`, which names the file and the field when it is malformed), the
+file names, the TensorBoard tag names the training engine writes and the
+report reads, starting a folder (resume or restart an interrupted run, never
+clobber a finished one or a folder that is not a run of that kind), and
+atomic writes of JSON and the Keras model so a Ctrl-C never leaves half a
+file. Teachers and students share it so `distill report` and `distill
+predict` treat both alike; `students/` may not import `teachers/`, so it
+lives in the foundation.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as _dt
 import json
 import math
 import os
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -44,19 +50,30 @@ def save_model(model, run_dir: Path) -> str:
     return sha256_file(run_dir / MODEL_FILE)
 
 
-def prepare_run_dir(run_dir: Path, overwrite: bool, kind: str) -> None:
-    """An empty folder for a new `kind` run. An interrupted run of that kind
-    (complete: false) is restarted cleanly; a finished one is only replaced with
-    `overwrite=True`; a non-empty folder that is not such a run never is."""
+def prepare_run_dir(run_dir: Path, overwrite: bool, kind: str, config: dict | None = None) -> bool:
+    """A folder for a `kind` run; True when it holds an interrupted run to resume.
+
+    An interrupted run of that kind (complete: false) with the same `config`
+    and a training backup (`backup/`) is kept, so the engine resumes it from
+    its last finished epoch; any other interrupted run is restarted cleanly;
+    a finished one is only replaced with `overwrite=True`; a non-empty folder
+    that is not such a run never is."""
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise DistillError(f"{run_dir}: exists and is not a folder; choose another run folder")
     if run_dir.exists() and any(run_dir.iterdir()):
-        info = read_json_or_none(run_dir / RUN_FILE)
-        if not (isinstance(info, dict) and info.get("kind") == kind):
+        raw = read_json_or_none(run_dir / RUN_FILE)
+        if not (isinstance(raw, dict) and raw.get("kind") == kind):
             raise DistillError(f"{run_dir}: not empty and not a {kind} run; choose another folder")
-        if info.get("complete") and not overwrite:
+        if raw.get("complete") and not overwrite:
             raise DistillError(f"{run_dir}: a finished {kind} run; choose another folder or pass "
                                "overwrite (--overwrite) to replace it")
+        if (not raw.get("complete") and not overwrite and config is not None and raw.get("config") == config
+                and (run_dir / BACKUP_DIR).is_dir()):
+            return True
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    return False
 
 
 def read_json_or_none(path: Path):
@@ -84,3 +101,199 @@ def json_default(obj):
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"not JSON serializable: {type(obj).__name__}")
+
+
+# ------------------------------------------------------------ run records
+RUN_SCHEMA = 2
+KINDS = ("teacher", "student", "pretrain")
+
+# Files every run folder has, whatever its kind.
+VOCAB_FILE = "vocab.txt"
+LABELS_FILE = "label_names.json"
+EPOCHS_FILE = "epochs.jsonl"
+TRAIN_RESULTS = "train_results.json"
+EVAL_RESULTS = "eval_results.json"
+TENSORBOARD_DIR = "tensorboard"
+BACKUP_DIR = "backup"
+
+# TensorBoard tags the training engine writes and the report reads.
+TAG_BATCH_PREFIX = "batch/"
+"""Per-batch scalars are `batch/<metric>`, by optimizer step: the epoch's running mean after
+that batch, as Keras logs it (`batch/loss`, `batch/accuracy` for a teacher, `batch/agreement`
+for a student), and `batch/learning_rate` when the learning rate follows a schedule."""
+TAG_BATCH_LOSS = TAG_BATCH_PREFIX + "loss"
+TAG_BATCH_LEARNING_RATE = TAG_BATCH_PREFIX + "learning_rate"
+TAG_EPOCH_PREFIX = "epoch/"
+"""Per-epoch scalars are `epoch/<key>` for each numeric key of an epochs.jsonl record, by epoch."""
+TAG_TRAIN_LOSS = TAG_EPOCH_PREFIX + "train_loss"
+TAG_DEV_ACCURACY = TAG_EPOCH_PREFIX + "dev_accuracy"
+TAG_DEV_LOSS = TAG_EPOCH_PREFIX + "dev_loss"
+
+
+@dataclass
+class TokenizerFacts:
+    """What turns raw text into a run's token ids: the vocab (by hash), case, truncation length."""
+
+    lowercase: bool
+    max_seq_len: int
+    vocab_sha256: str | None = None
+
+
+@dataclass
+class RunInfo:
+    """The typed `run.json` of a run folder, for every kind of run.
+
+    `name` is the teacher's name for a teacher run, the architecture for a
+    student run. `provenance` says where the run's inputs came from (teacher:
+    pretrained weights and the task's data hash; student: the materials file
+    and its teacher). `complete` stays false until training and evaluation
+    have finished; `interrupted` is set by a Ctrl-C.
+    """
+
+    kind: str
+    name: str
+    task: str
+    config: dict
+    label_names: list
+    tokenizer: TokenizerFacts
+    primary_metric: str = "accuracy"
+    is_pair: bool = False
+    params: int | None = None
+    trainable_params: int | None = None
+    provenance: dict = field(default_factory=dict)
+    rows: dict = field(default_factory=dict)
+    complete: bool = False
+    interrupted: bool = False
+    model_file: str | None = MODEL_FILE
+    model_sha256: str | None = None
+    monitor: str | None = None
+    best_epoch: int | None = None
+    best_value: float | None = None
+    epochs_run: int = 0
+    stopped_early: bool = False
+    timings: dict = field(default_factory=dict)
+    created: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    versions: dict = field(default_factory=dict)
+    schema: int = RUN_SCHEMA
+
+    @property
+    def lowercase(self) -> bool:
+        return self.tokenizer.lowercase
+
+    @property
+    def max_seq_len(self) -> int:
+        return self.tokenizer.max_seq_len
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict, path: Path | str = RUN_FILE) -> "RunInfo":
+        """A RunInfo from parsed JSON; one DistillError naming `path` and the field at fault."""
+        if not isinstance(d, dict):
+            raise DistillError(f"{path}: not a JSON object")
+        d = _upgrade_schema_1(d) if d.get("schema", 1) == 1 else dict(d)
+        if d.get("schema") != RUN_SCHEMA:
+            raise DistillError(f"{path}: field 'schema' is {d.get('schema')!r}; this version reads {RUN_SCHEMA}")
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - set(fields))
+        if unknown:
+            raise DistillError(f"{path}: unknown field {unknown[0]!r}")
+        for name, f in fields.items():
+            if name not in d and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise DistillError(f"{path}: missing field {name!r}")
+        tok = d.get("tokenizer")
+        if not isinstance(tok, dict) or not isinstance(tok.get("lowercase"), bool) \
+                or not _is_int(tok.get("max_seq_len")) or set(tok) - {"lowercase", "max_seq_len", "vocab_sha256"}:
+            raise DistillError(f"{path}: field 'tokenizer' must be an object with lowercase (bool), "
+                               f"max_seq_len (int) and vocab_sha256, got {tok!r}")
+        d["tokenizer"] = TokenizerFacts(**tok)
+        checks = {"kind": lambda v: v in KINDS, "name": _is_str, "task": _is_str,
+                  "config": lambda v: isinstance(v, dict),
+                  "label_names": lambda v: isinstance(v, list) and len(v) >= 2 and all(map(_is_str, v)),
+                  "primary_metric": _is_str, "is_pair": _is_bool, "complete": _is_bool, "interrupted": _is_bool,
+                  "params": _int_or_none, "trainable_params": _int_or_none, "best_epoch": _int_or_none,
+                  "model_file": lambda v: v is None or _is_str(v), "epochs_run": _is_int,
+                  "provenance": lambda v: isinstance(v, dict), "rows": lambda v: isinstance(v, dict),
+                  "timings": lambda v: isinstance(v, dict), "stopped_early": _is_bool}
+        for name, ok in checks.items():
+            if name in d and not ok(d[name]):
+                raise DistillError(f"{path}: field {name!r} has a bad value {d[name]!r}")
+        return cls(**d)
+
+
+def _is_str(v) -> bool:
+    return isinstance(v, str) and bool(v)
+
+
+def _is_bool(v) -> bool:
+    return isinstance(v, bool)
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _int_or_none(v) -> bool:
+    return v is None or _is_int(v)
+
+
+def _upgrade_schema_1(d: dict) -> dict:
+    """A run.json written before RunInfo (schema 1, flat tokenizer fields) in today's shape."""
+    d = dict(d)
+    kind = d.get("kind")
+    name = d.pop("teacher", None) if kind == "teacher" else d.pop("arch", None) or d.get("name")
+    if kind == "student":
+        d.pop("teacher", None)
+    d.pop("name", None)
+    tokenizer = {"lowercase": d.pop("lowercase", None), "max_seq_len": d.pop("max_seq_len", None),
+                 "vocab_sha256": d.pop("vocab_sha256", None)}
+    provenance = {k: d.pop(k) for k in ("task_sha256", "weights_source", "pretrained_weights_sha256",
+                                        "random_init", "materials") if k in d}
+    monitor = d.get("monitor")
+    best = d.pop(f"best_{monitor}", None) if monitor else None
+    for key in [k for k in d if k.startswith("best_") and k != "best_epoch"]:
+        d.pop(key)
+    return {**d, "schema": RUN_SCHEMA, "name": name, "tokenizer": tokenizer, "provenance": provenance,
+            "best_value": best}
+
+
+def write_run(run_dir, info: RunInfo) -> None:
+    """Write `run.json` atomically."""
+    write_json_atomic(Path(run_dir) / RUN_FILE, info.to_dict())
+
+
+def read_run(run_dir, kind: str | None = None) -> RunInfo:
+    """The RunInfo of a run folder; one DistillError naming the file (and the field) when it is
+    missing, unreadable, malformed or of another `kind`."""
+    path = Path(run_dir) / RUN_FILE
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DistillError(f"{run_dir}: no {RUN_FILE}; not a run folder") from None
+    except OSError as exc:
+        raise DistillError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except ValueError as exc:
+        raise DistillError(f"{path}: not valid JSON ({exc})") from None
+    info = RunInfo.from_dict(raw, path)
+    if kind is not None and info.kind != kind:
+        raise DistillError(f"{path}: kind is {info.kind!r}, not a {kind} run")
+    return info
+
+
+def read_run_or_none(run_dir, kind: str | None = None) -> RunInfo | None:
+    """The RunInfo of a run folder, or None when there is none readable (of that `kind`)."""
+    try:
+        return read_run(run_dir, kind)
+    except DistillError:
+        return None
+
+
+def finished_results(run_dir, kind: str) -> dict | None:
+    """eval_results of a finished run of `kind` in `run_dir`, or None (missing, interrupted, other kind).
+    What `distill run` and the CLI use to reuse a run instead of training it again."""
+    info = read_run_or_none(run_dir, kind)
+    if info is None or not info.complete:
+        return None
+    results = read_json_or_none(Path(run_dir) / EVAL_RESULTS)
+    return results if isinstance(results, dict) else None

@@ -14,6 +14,7 @@ without a forward pass.
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 
 from distill.errors import DistillError
 from teachers.bert import BertEncoder
@@ -52,6 +53,10 @@ class BertClassifier(keras.Model):
     def call(self, inputs, training=False):
         pooled = self.encoder(inputs, training=training)["pooled_output"]
         return self.head(self.dropout(pooled, training=training))
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The fine-tuning objective for `fit`: mean cross-entropy of the logits against integer labels."""
+        return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, y_pred))
 
     def get_config(self):
         return {

@@ -1,8 +1,7 @@
 """Fine-tuning a BERT teacher on a classification task.
 
-Owns the recipe of the BERT paper and Google's `run_classifier.py`, in a
-custom training loop (so each step is one compiled function over batches of
-varying length):
+Owns the recipe of the BERT paper and Google's `run_classifier.py`, run by
+the training engine (`distill.training`: Keras `fit` with callbacks):
 
 - AdamW with linear warm-up (default 10% of all steps) then linear decay to
   0; weight decay on every weight except LayerNorm parameters and biases;
@@ -12,11 +11,14 @@ varying length):
 - dev evaluation after every epoch, the best weights (by `monitor`) kept and
   saved to the run folder as soon as they improve, early stopping after
   `patience` epochs without improvement;
-- seeded (`keras.utils.set_random_seed`) and repeatable.
+- seeded (`keras.utils.set_random_seed`) and repeatable; a killed run, run
+  again with the same config, resumes from its last finished epoch (the
+  engine's backup in `backup/`, removed when the run completes).
 
 The run folder it writes (`runs/teacher/<id>/`):
-  run.json            kind "teacher", teacher, task, config, label names,
-                      max_seq_len, lowercase, weights source, timings,
+  run.json            `distill.runfiles.RunInfo`: kind "teacher", name, task,
+                      config, label names, tokenizer facts, parameters,
+                      provenance (weights source, task hash), timings,
                       `complete` (false until the end: a Ctrl-C leaves the
                       best checkpoint so far, marked incomplete)
   model.keras         the best BertClassifier (Keras format)
@@ -31,7 +33,6 @@ The run folder it writes (`runs/teacher/<id>/`):
 from __future__ import annotations
 
 import dataclasses
-import datetime as _dt
 import hashlib
 import json
 import math
@@ -44,13 +45,17 @@ from typing import Callable
 import keras
 import numpy as np
 import tensorflow as tf
-from tqdm.auto import tqdm
 
 from distill.data.dataset import Dataset, Task
 from distill.errors import DistillError
+from distill import runfiles
 from distill.metrics import classification_metrics
-from distill.runfiles import (MODEL_FILE, RUN_FILE, improved, prepare_run_dir, read_json_or_none, save_model,
-                              write_json_atomic)
+from distill.runfiles import (EPOCHS_FILE, EVAL_RESULTS, LABELS_FILE, MODEL_FILE, TENSORBOARD_DIR,  # noqa: F401
+                              TRAIN_RESULTS, VOCAB_FILE, RunInfo, TokenizerFacts, prepare_run_dir, save_model,
+                              write_json_atomic, write_run)
+from distill.sources import sha256_file
+from distill import training
+from distill.training import Schedule, discard_backup
 from teachers.batching import BATCH_SPEC, Traces, bucketed_batches, compiled_forward, cross_entropy, \
     logits_in_order, pad_rows
 from teachers.classifier import BertClassifier
@@ -58,12 +63,6 @@ from teachers.tokenizer import Encoding, WordPieceTokenizer
 
 KIND = "teacher"
 CONFIG_FILE = "config.json"
-VOCAB_FILE = "vocab.txt"
-LABELS_FILE = "label_names.json"
-EPOCHS_FILE = "epochs.jsonl"
-TRAIN_RESULTS = "train_results.json"
-EVAL_RESULTS = "eval_results.json"
-TENSORBOARD_DIR = "tensorboard"
 
 MONITORS = ("dev_loss", "dev_accuracy", "dev_f1", "dev_f1_macro", "dev_f1_weighted", "dev_mcc", "dev_primary")
 """`dev_primary` is the task's primary metric (accuracy; MCC for CoLA; F1 for MRPC)."""
@@ -202,24 +201,29 @@ class Finetuner:
     """Fine-tunes a loaded teacher on a task and writes a run folder.
 
     `fit` trains the teacher's encoder in place (load a fresh teacher per
-    run). Seed before loading the teacher too (`keras.utils.set_random_seed`)
-    when the encoder is randomly initialised: its initial weights and dropout
-    seeds are drawn when it is built. After `fit`: `model_` (best weights),
-    `history_` (one dict per epoch), `best_epoch_`, `stopped_early_`,
-    `eval_results_`, `train_results_`, `traces_` (traces per compiled
-    function: 1 each, whatever the batch shapes), `run_dir_`.
+    run) through the training engine (`distill.training`: Keras `fit`, the
+    BertClassifier compiled with AdamW and the warm-up/decay schedule). Seed
+    before loading the teacher too (`keras.utils.set_random_seed`) when the
+    encoder is randomly initialised: its initial weights and dropout seeds are
+    drawn when it is built. A folder holding an interrupted run of the same
+    config is resumed from its last finished epoch. After `fit`: `model_`
+    (best weights), `history_` (one dict per epoch), `best_epoch_`,
+    `stopped_early_`, `eval_results_`, `train_results_`, `traces_` (traces
+    per compiled function: 1 each, whatever the batch shapes), `run_dir_`,
+    `resumed_epochs_`.
 
     `on_epoch_end(record)` is called after each epoch's checkpoint is saved
-    (tests use it to simulate a Ctrl-C).
+    (tests use it to simulate a Ctrl-C); `callbacks` are extra Keras callbacks.
     """
 
     def __init__(self, config: FinetuneConfig | None = None, *, progress: bool = True,
                  echo: Callable[[str], None] | None = print,
-                 on_epoch_end: Callable[[dict], None] | None = None):
+                 on_epoch_end: Callable[[dict], None] | None = None, callbacks: list | None = None):
         self.config = config or FinetuneConfig()
         self.progress = progress
         self.echo = echo or (lambda line: None)
         self.on_epoch_end = on_epoch_end
+        self.callbacks = callbacks
 
     # ------------------------------------------------------------ public
     def fit(self, teacher, task: Task, run_dir, overwrite: bool = False) -> "Finetuner":
@@ -232,7 +236,7 @@ class Finetuner:
             raise DistillError(f"max_seq_len {c.max_seq_len} exceeds teacher {teacher.name}'s "
                                f"{teacher.config.max_position} positions")
         run_dir = self.run_dir_ = Path(run_dir)
-        prepare_run_dir(run_dir, overwrite, KIND)
+        resuming = prepare_run_dir(run_dir, overwrite, KIND, config=c.to_dict())
         keras.utils.set_random_seed(c.seed)
 
         tokenizer = WordPieceTokenizer(teacher.vocab_path, lowercase=teacher.tokenizer.lowercase,
@@ -246,177 +250,105 @@ class Finetuner:
         model = self.model_ = BertClassifier(teacher.encoder, len(task.label_names), dropout=c.dropout)
         steps_per_epoch = math.ceil(len(train_enc) / c.batch_size)
         schedule = make_schedule(c, steps_per_epoch * c.epochs)
-        optimizer = make_optimizer(model, c, schedule)
+        model.compile(optimizer=make_optimizer(model, c, schedule),
+                      metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")], jit_compile=False)
         self.traces_ = Traces()
-        train_step = compiled_train_step(model, optimizer, self.traces_)
         forward = compiled_forward(model, self.traces_, key="eval")
         monitor_key = f"dev_{task.primary_metric}" if c.monitor == "dev_primary" else c.monitor
 
-        info = _run_info(teacher, task, c, tokenizer, monitor_key,
+        info = _run_info(teacher, task, c, tokenizer, monitor_key, model,
                          {"train": len(train_enc), "dev": len(dev_enc), "test": len(test_enc or [])})
-        info["timings"]["tokenize_seconds"] = round(tokenize_seconds, 3)
-        write_json_atomic(run_dir / CONFIG_FILE, teacher.config.to_dict())
-        shutil.copyfile(teacher.vocab_path, run_dir / VOCAB_FILE)
-        write_json_atomic(run_dir / LABELS_FILE, list(task.label_names))
-        write_json_atomic(run_dir / RUN_FILE, info)
-        (run_dir / EPOCHS_FILE).write_text("")
+        info.timings["tokenize_seconds"] = round(tokenize_seconds, 3)
+        if not resuming:
+            write_json_atomic(run_dir / CONFIG_FILE, teacher.config.to_dict())
+            shutil.copyfile(teacher.vocab_path, run_dir / VOCAB_FILE)
+            write_json_atomic(run_dir / LABELS_FILE, list(task.label_names))
+        write_run(run_dir, info)
         self.echo(f"fine-tuning {teacher.name} on {task.name}: {len(train_enc)} train / {len(dev_enc)} dev rows, "
                   f"{c.epochs} epochs x {steps_per_epoch} steps, batch {c.batch_size}, lr {c.lr:g}, "
                   f"max_seq_len {c.max_seq_len} -> {run_dir}")
 
-        writer = tf.summary.create_file_writer(str(run_dir / TENSORBOARD_DIR))
-        self._clock = {"step": 0, "train_seconds": 0.0, "first_step_seconds": None, "first_step_rows": 0}
-        history: list[dict] = []
-        best_value, best_weights, best_epoch, since_best = None, None, None, 0
-        stopped_early = False
-        try:
-            for epoch in range(1, c.epochs + 1):
-                record = self._train_epoch(epoch, train_step, schedule, train_enc, train_labels, writer)
-                t_eval = time.perf_counter()
-                dev_logits = logits_in_order(forward, dev_enc, c.eval_batch_size)
-                dev_metrics = classification_metrics(dev.labels, dev_logits.argmax(1), list(task.label_names))
-                record.update({"dev_loss": cross_entropy(dev_logits, dev.labels),
-                               **{f"dev_{k}": dev_metrics.get(k) for k in EPOCH_METRICS},
-                               "dev_seconds": round(time.perf_counter() - t_eval, 3)})
-                record["improved"] = improved(record[monitor_key], best_value, c.monitor_mode, c.min_delta)
-                if record["improved"]:
-                    best_value, best_epoch, since_best = record[monitor_key], epoch, 0
-                    best_weights = [w.numpy() for w in model.weights]
-                    info.update({"best_epoch": epoch, f"best_{monitor_key}": best_value})
-                    if c.save_model:
-                        info["model_sha256"] = save_model(model, run_dir)
-                    write_json_atomic(run_dir / RUN_FILE, info)
-                else:
-                    since_best += 1
-                history.append(record)
-                _log_epoch(record, run_dir, writer)
-                self.echo(_epoch_line(record, c.epochs, monitor_key))
-                if self.on_epoch_end is not None:
-                    self.on_epoch_end(record)
-                if since_best >= c.patience and epoch < c.epochs:
-                    stopped_early = True
-                    self.echo(f"early stop: {monitor_key} has not improved for {c.patience} epochs; "
-                              f"best was epoch {best_epoch}")
-                    break
-        except KeyboardInterrupt:
-            info["interrupted"] = True
-            info["timings"]["train_seconds"] = round(self._clock["train_seconds"], 3)
-            write_json_atomic(run_dir / RUN_FILE, info)
-            saved = best_epoch and c.save_model
-            self.echo(f"interrupted: {run_dir} keeps the best checkpoint so far (epoch {best_epoch})" if saved
-                      else f"interrupted: {run_dir} has no checkpoint")
-            raise
-        finally:
-            writer.close()
+        def batches(epoch):
+            for rows in bucketed_batches(train_enc.lengths, c.batch_size, np.random.default_rng([c.seed, epoch]),
+                                         c.bucket_window):
+                yield pad_rows(train_enc, rows), train_labels[rows].astype(np.int32), len(rows)
 
-        for variable, value in zip(model.weights, best_weights):
-            variable.assign(value)
+        def evaluate():
+            dev_logits = logits_in_order(forward, dev_enc, c.eval_batch_size)
+            dev_metrics = classification_metrics(dev.labels, dev_logits.argmax(1), list(task.label_names))
+            return {"dev_loss": cross_entropy(dev_logits, dev.labels),
+                    **{f"dev_{k}": dev_metrics.get(k) for k in EPOCH_METRICS}}
+
+        def train_record(logs):
+            return {"train_loss": float(logs["loss"]), "train_accuracy": float(logs["accuracy"]),
+                    "learning_rate": float(schedule(max(0, model.optimizer.iterations.numpy() - 1)))}
+
+        def on_improve(record):
+            info.best_epoch, info.best_value = record["epoch"], record[monitor_key]
+            if c.save_model:
+                info.model_sha256 = save_model(model, run_dir)
+            write_run(run_dir, info)
+
+        try:
+            result = training.train(model, batches, (BATCH_SPEC, LABELS_SPEC), steps_per_epoch, len(train_enc), evaluate,
+                           run_dir, Schedule(c.epochs, monitor_key, c.monitor_mode, c.patience, c.min_delta),
+                           train_record=train_record, epoch_line=lambda r: _epoch_line(r, c.epochs, monitor_key),
+                           on_improve=on_improve, on_epoch_end=self.on_epoch_end, callbacks=self.callbacks,
+                           progress=self.progress, echo=self.echo)
+        except KeyboardInterrupt:
+            info.interrupted = True
+            write_run(run_dir, info)
+            saved = info.best_epoch and c.save_model
+            self.echo(f"interrupted: {run_dir} keeps the best checkpoint so far (epoch {info.best_epoch}); "
+                      "the same command resumes it" if saved else f"interrupted: {run_dir} has no checkpoint")
+            raise
+        self.traces_["train"] = result.traces
+
         eval_results = {"dev": _evaluate(forward, dev_enc, dev, task, c.eval_batch_size)}
         if test_enc is not None:
             eval_results["test"] = _evaluate(forward, test_enc, test, task, c.eval_batch_size)
         write_json_atomic(run_dir / EVAL_RESULTS, eval_results)
-        train_results = {"epochs_run": len(history), "best_epoch": best_epoch, "monitor": monitor_key,
-                         "mode": c.monitor_mode, "best_value": best_value, "stopped_early": stopped_early,
-                         "steps_per_epoch": steps_per_epoch, **self._timing(len(train_enc) * len(history)),
+        history = result.history
+        train_results = {"epochs_run": len(history), "best_epoch": result.best_epoch, "monitor": monitor_key,
+                         "mode": c.monitor_mode, "best_value": result.best_value,
+                         "stopped_early": result.stopped_early, "resumed_epochs": result.resumed_epochs,
+                         "steps_per_epoch": steps_per_epoch, **result.timing(),
                          "tokenize_seconds": round(tokenize_seconds, 3), "traces": dict(self.traces_),
                          "history": history}
         write_json_atomic(run_dir / TRAIN_RESULTS, train_results)
-        info.update(complete=True, stopped_early=stopped_early, epochs_run=len(history))
-        info["timings"].update(train_seconds=train_results["train_seconds"],
-                               eval_seconds=round(sum(r["seconds"] for r in eval_results.values()), 3),
-                               total_seconds=round(time.perf_counter() - started, 3))
-        write_json_atomic(run_dir / RUN_FILE, info)
+        info.best_epoch, info.best_value = result.best_epoch, result.best_value
+        if c.save_model and (run_dir / MODEL_FILE).exists():
+            info.model_sha256 = sha256_file(run_dir / MODEL_FILE)
+        info.complete, info.interrupted = True, False
+        info.stopped_early, info.epochs_run = result.stopped_early, len(history)
+        info.timings.update(train_seconds=train_results["train_seconds"],
+                            eval_seconds=round(sum(r["seconds"] for r in eval_results.values()), 3),
+                            total_seconds=round(time.perf_counter() - started, 3))
+        write_run(run_dir, info)
+        discard_backup(run_dir)
 
         self.history_ = history
-        self.best_epoch_ = best_epoch
-        self.stopped_early_ = stopped_early
+        self.best_epoch_ = result.best_epoch
+        self.stopped_early_ = result.stopped_early
+        self.resumed_epochs_ = result.resumed_epochs
         self.eval_results_ = eval_results
         self.train_results_ = train_results
         return self
 
-    # ----------------------------------------------------------- helpers
-    def _train_epoch(self, epoch, train_step, schedule, encoding: Encoding, labels: np.ndarray, writer) -> dict:
-        """One pass over bucketed batches (shuffled by seed and epoch), with a
-        progress bar in examples/s and per-batch TensorBoard scalars."""
-        c, clock = self.config, self._clock
-        batches = bucketed_batches(encoding.lengths, c.batch_size, np.random.default_rng([c.seed, epoch]),
-                                   c.bucket_window)
-        start = time.perf_counter()
-        loss_sum = acc_sum = 0.0
-        lr = float(schedule(clock["step"]))
-        with tqdm(total=len(encoding), unit="ex", desc=f"epoch {epoch}/{c.epochs}", disable=not self.progress,
-                  leave=False, dynamic_ncols=True) as bar:
-            for rows in batches:
-                t_step = time.perf_counter()
-                lr = float(schedule(clock["step"]))
-                loss, acc = (float(x) for x in train_step(pad_rows(encoding, rows), labels[rows].astype(np.int32)))
-                if clock["first_step_seconds"] is None:  # includes tracing: kept out of the steady rate
-                    clock["first_step_seconds"], clock["first_step_rows"] = time.perf_counter() - t_step, len(rows)
-                loss_sum += loss * len(rows)
-                acc_sum += acc * len(rows)
-                with writer.as_default(step=clock["step"]):
-                    tf.summary.scalar("batch/loss", loss)
-                    tf.summary.scalar("batch/accuracy", acc)
-                    tf.summary.scalar("batch/learning_rate", lr)
-                clock["step"] += 1
-                bar.update(len(rows))
-                bar.set_postfix(loss=f"{loss:.4f}", acc=f"{acc:.3f}", refresh=False)
-        seconds = time.perf_counter() - start
-        clock["train_seconds"] += seconds
-        return {"epoch": epoch, "step": clock["step"], "train_loss": loss_sum / len(encoding),
-                "train_accuracy": acc_sum / len(encoding), "learning_rate": lr,
-                "train_seconds": round(seconds, 3), "train_examples_per_s": round(len(encoding) / seconds, 2)}
-
-    def _timing(self, examples: int) -> dict:
-        clock = self._clock
-        seconds, first, first_rows = clock["train_seconds"], clock["first_step_seconds"] or 0.0, clock["first_step_rows"]
-        steady = (examples - first_rows) / (seconds - first) if seconds > first and examples > first_rows else None
-        return {"steps": clock["step"], "train_seconds": round(seconds, 3), "train_examples": examples,
-                "train_examples_per_s": round(examples / seconds, 2) if seconds > 0 else None,
-                "first_step_seconds": round(first, 3),
-                "steady_examples_per_s": None if steady is None else round(steady, 2)}
-
 
 def _run_info(teacher, task: Task, c: FinetuneConfig, tokenizer: WordPieceTokenizer, monitor_key: str,
-              rows: dict) -> dict:
+              model, rows: dict) -> RunInfo:
     """The first run.json: everything needed to reload and to trace provenance."""
-    return {
-        "kind": KIND,
-        "schema": 1,
-        "complete": False,
-        "interrupted": False,
-        "teacher": teacher.name,
-        "task": task.name,
-        "task_sha256": task.sha256,
-        "is_pair": bool(task.is_pair),
-        "primary_metric": task.primary_metric,
-        "config": c.to_dict(),
-        "label_names": list(task.label_names),
-        "max_seq_len": c.max_seq_len,
-        "lowercase": bool(tokenizer.lowercase),
-        "vocab_sha256": tokenizer.vocab_sha256,
-        "weights_source": teacher.weights_source,
-        "pretrained_weights_sha256": teacher.weights_sha256,
-        "random_init": bool(teacher.random_init),
-        "model_file": MODEL_FILE if c.save_model else None,
-        "model_sha256": None,
-        "monitor": monitor_key,
-        "best_epoch": None,
-        "rows": rows,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
-        "timings": {},
-    }
-
-
-def _log_epoch(record: dict, run_dir: Path, writer) -> None:
-    with open(run_dir / EPOCHS_FILE, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record) + "\n")
-    with writer.as_default(step=record["epoch"]):
-        for key in ("train_loss", "train_accuracy", "dev_loss", *(f"dev_{k}" for k in EPOCH_METRICS)):
-            if isinstance(record.get(key), float):
-                tf.summary.scalar(f"epoch/{key}", record[key])
-    writer.flush()
+    return RunInfo(
+        kind=KIND, name=teacher.name, task=task.name, config=c.to_dict(), label_names=list(task.label_names),
+        tokenizer=TokenizerFacts(bool(tokenizer.lowercase), c.max_seq_len, tokenizer.vocab_sha256),
+        primary_metric=task.primary_metric, is_pair=bool(task.is_pair),
+        params=int(model.count_params()),
+        trainable_params=int(sum(np.prod(w.shape) for w in model.trainable_weights)),
+        provenance={"task_sha256": task.sha256, "weights_source": teacher.weights_source,
+                    "pretrained_weights_sha256": teacher.weights_sha256, "random_init": bool(teacher.random_init)},
+        rows=rows, model_file=MODEL_FILE if c.save_model else None, monitor=monitor_key,
+        versions={"tensorflow": tf.__version__, "keras": keras.__version__})
 
 
 # ---------------------------------------------------------------- run ids
@@ -433,11 +365,7 @@ def run_id(teacher_name: str, task: Task, config: FinetuneConfig, checkpoint: st
 
 def finished_results(run_dir) -> dict | None:
     """eval_results of a finished teacher run in `run_dir`, or None (missing, interrupted, other kind)."""
-    info = read_json_or_none(Path(run_dir) / RUN_FILE)
-    if not (isinstance(info, dict) and info.get("kind") == KIND and info.get("complete")):
-        return None
-    results = read_json_or_none(Path(run_dir) / EVAL_RESULTS)
-    return results if isinstance(results, dict) else None
+    return runfiles.finished_results(run_dir, KIND)
 
 
 def _slug(name: str) -> str:

@@ -3,10 +3,13 @@ best checkpoint, stops early, survives Ctrl-C, repeats exactly, traces once."""
 
 import dataclasses
 import json
+from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
+
+from distill.runfiles import read_run
 
 from distill.data.synthetic import marker_task
 from distill.errors import DistillError
@@ -68,13 +71,15 @@ def test_run_folder_holds_every_artefact(trained, task):
     for name in ("run.json", "model.keras", "config.json", "vocab.txt", "label_names.json",
                  "train_results.json", "eval_results.json", "epochs.jsonl"):
         assert (run / name).is_file(), name
-    info = json.loads((run / "run.json").read_text())
-    assert info["kind"] == "teacher" and info["complete"] is True and info["interrupted"] is False
-    assert info["task"] == task.name and info["teacher"] == "tiny"
-    assert info["label_names"] == task.label_names == json.loads((run / "label_names.json").read_text())
-    assert info["config"] == TINY_FINETUNE.to_dict()
-    assert info["max_seq_len"] == 32 and info["lowercase"] is True
-    assert info["timings"]["train_seconds"] > 0
+    info = read_run(run, "teacher")
+    assert info.complete is True and info.interrupted is False
+    assert info.task == task.name and info.name == "tiny"
+    assert info.label_names == task.label_names == json.loads((run / "label_names.json").read_text())
+    assert info.config == TINY_FINETUNE.to_dict()
+    assert info.max_seq_len == 32 and info.lowercase is True
+    assert info.params == trained.model_.count_params() and info.provenance["random_init"] is True
+    assert info.timings["train_seconds"] > 0
+    assert not (run / "backup").exists()  # the training backup goes once the run is complete
     epochs = [json.loads(line) for line in (run / "epochs.jsonl").read_text().splitlines()]
     assert [e["epoch"] for e in epochs] == list(range(1, len(trained.history_) + 1))
     results = json.loads((run / "eval_results.json").read_text())
@@ -168,9 +173,85 @@ def test_ctrl_c_leaves_the_best_checkpoint_usable(vocab, small_task, tmp_path):
     run = TeacherRun.load(tmp_path / "run")
     assert not run.complete
     assert run.predict_logits(["a wonderful film"]).shape == (1, 2)
-    # Restarting the interrupted folder is allowed (the run was not finished).
+    # Restarting the interrupted folder with another config is allowed (the run was not finished).
     _finetuner(epochs=1, save_model=False).fit(tiny_teacher(vocab), small_task, tmp_path / "run")
     assert json.loads((tmp_path / "run" / "run.json").read_text())["complete"] is True
+
+
+def _weights_of(run_dir):
+    return [w.numpy() for w in TeacherRun.load(run_dir).model.weights]
+
+
+def test_ctrl_c_then_the_same_command_resumes_to_the_uninterrupted_weights(vocab, small_task, tmp_path):
+    config = dataclasses.replace(TINY_FINETUNE, epochs=4, patience=4)
+    Finetuner(config, progress=False, echo=None).fit(tiny_teacher(vocab), small_task, tmp_path / "whole")
+
+    def interrupt(record):
+        if record["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        Finetuner(config, progress=False, echo=None, on_epoch_end=interrupt).fit(
+            tiny_teacher(vocab), small_task, tmp_path / "cut")
+    lines = []
+    resumed = Finetuner(config, progress=False, echo=lines.append).fit(tiny_teacher(vocab), small_task,
+                                                                       tmp_path / "cut")
+    assert resumed.resumed_epochs_ == 2 and any("resuming" in line for line in lines)
+    assert [h["epoch"] for h in resumed.history_] == [1, 2, 3, 4]
+    assert len((tmp_path / "cut" / "epochs.jsonl").read_text().splitlines()) == 4
+    whole = json.loads((tmp_path / "whole" / "train_results.json").read_text())["history"]
+    assert [h["dev_loss"] for h in resumed.history_] == [h["dev_loss"] for h in whole]
+    for a, b in zip(_weights_of(tmp_path / "whole"), _weights_of(tmp_path / "cut")):
+        np.testing.assert_array_equal(a, b)
+
+
+KILLED_CHILD = """
+import dataclasses, os, signal, sys
+import keras
+from teachers.finetune import Finetuner
+from distill.data.synthetic import marker_task
+from teachers.testing import TINY_FINETUNE, tiny_teacher
+
+class KillMidEpoch(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+    def on_train_batch_end(self, batch, logs=None):
+        if self.epoch == 2 and batch == 2:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+config = dataclasses.replace(TINY_FINETUNE, epochs=4, patience=4)
+Finetuner(config, progress=False, echo=None, callbacks=[KillMidEpoch()]).fit(
+    tiny_teacher(sys.argv[1]), marker_task(n_train=160, n_dev=40, n_test=40, seed=5), sys.argv[2])
+"""
+
+
+def small_task_for_kill():
+    return marker_task(n_train=160, n_dev=40, n_test=40, seed=5)
+
+
+def test_sigkill_mid_epoch_then_the_same_command_resumes_from_the_last_finished_epoch(vocab, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    child = subprocess.run([sys.executable, "-c", KILLED_CHILD, str(vocab), str(tmp_path / "cut")], env=env,
+                           cwd=root, capture_output=True, text=True, timeout=600)
+    assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
+    assert len((tmp_path / "cut" / "epochs.jsonl").read_text().splitlines()) == 2   # epochs 1 and 2 finished
+    assert read_run(tmp_path / "cut").complete is False
+
+    config = dataclasses.replace(TINY_FINETUNE, epochs=4, patience=4)
+    resumed = Finetuner(config, progress=False, echo=None).fit(tiny_teacher(vocab), small_task_for_kill(),
+                                                               tmp_path / "cut")
+    whole = Finetuner(config, progress=False, echo=None).fit(tiny_teacher(vocab), small_task_for_kill(),
+                                                             tmp_path / "whole")
+    assert resumed.resumed_epochs_ == 2 and whole.resumed_epochs_ == 0
+    assert resumed.eval_results_["test"]["accuracy"] == whole.eval_results_["test"]["accuracy"]
+    for a, b in zip(_weights_of(tmp_path / "whole"), _weights_of(tmp_path / "cut")):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_a_finished_run_is_replaced_only_on_request(trained, vocab, task):

@@ -1,0 +1,395 @@
+"""The one training engine: Keras `Model.fit` with callbacks.
+
+Teacher fine-tuning and student distillation (and, next, pretraining) train
+through `train()`. The caller brings a compiled Keras model whose own
+`compute_loss` defines the objective, a function that yields one epoch's
+batches (each padded to its own longest row, so shapes vary: the dataset's
+signature has `None` dimensions and `fit` traces its step once), a dev
+evaluation, and a run folder. `fit` and its callbacks then give what users of
+Keras expect:
+
+- `EarlyStopping` (Keras's, judging improvement as the best-weights tracker
+  does, its counters kept across a resume);
+- best weights: kept in memory by `BestWeights` and handed to `on_improve`
+  (the caller saves `model.keras`) whenever the monitored dev value improves;
+  the model ends training with them;
+- `BackupAndRestore` (Keras's, extended with the engine's own state: best
+  weights, early-stopping counters, history, step clock and the dropout seed
+  generators, which Keras's weights file leaves out): a killed training,
+  run again, resumes from its last finished epoch and ends with the same
+  weights as an uninterrupted run;
+- TensorBoard scalars under the tag names of `distill.runfiles`, one
+  `epochs.jsonl` line per epoch, a tqdm bar in examples/s, one printed line
+  per epoch, examples/s with the first (tracing) step kept out.
+
+Why `fit` and not a loop of our own: with the same step function it gives
+bit-identical weights, and its per-step cost against a hand-written
+`tf.function` loop is measured by `bench/train_engine.py` (the issue's rule:
+keep our own loop only if `fit` is more than 10% slower).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tqdm.auto import tqdm
+
+from distill.errors import DistillError
+from distill.runfiles import (BACKUP_DIR, EPOCHS_FILE, TAG_BATCH_LEARNING_RATE, TAG_BATCH_LOSS, TAG_BATCH_PREFIX,
+                              TAG_EPOCH_PREFIX,
+                              TENSORBOARD_DIR, improved, json_default, write_json_atomic)
+
+STATE_FILE = "engine_state.json"
+BEST_WEIGHTS_FILE = "best_weights.npz"
+
+
+@dataclass
+class Schedule:
+    """When training stops and which epoch is best: `monitor` is a key of the
+    epoch record (e.g. "dev_loss"), `mode` "min" or "max"."""
+
+    epochs: int
+    monitor: str
+    mode: str
+    patience: int
+    min_delta: float = 0.0
+
+
+@dataclass
+class TrainingResult:
+    """What one `train()` call did. `resumed_epochs` is how many finished
+    epochs were restored from a backup instead of trained (0 for a fresh run)."""
+
+    history: list = field(default_factory=list)
+    best_epoch: int | None = None
+    best_value: float | None = None
+    stopped_early: bool = False
+    resumed_epochs: int = 0
+    steps: int = 0
+    train_seconds: float = 0.0
+    train_examples: int = 0
+    first_step_seconds: float = 0.0
+    first_step_examples: int = 0
+    traces: int | None = None
+
+    @property
+    def examples_per_s(self) -> float | None:
+        return round(self.train_examples / self.train_seconds, 2) if self.train_seconds > 0 else None
+
+    @property
+    def steady_examples_per_s(self) -> float | None:
+        seconds = self.train_seconds - self.first_step_seconds
+        examples = self.train_examples - self.first_step_examples
+        return round(examples / seconds, 2) if seconds > 0 and examples > 0 else None
+
+    def timing(self) -> dict:
+        """The timing fields of train_results.json."""
+        return {"steps": self.steps, "train_seconds": round(self.train_seconds, 3),
+                "train_examples": self.train_examples, "train_examples_per_s": self.examples_per_s,
+                "first_step_seconds": round(self.first_step_seconds, 3),
+                "steady_examples_per_s": self.steady_examples_per_s}
+
+
+# ----------------------------------------------------------------- callbacks
+class _Clock(keras.callbacks.Callback):
+    """Epoch counter for the batch generator, progress bar, per-batch TensorBoard
+    scalars and the timing of training steps."""
+
+    def __init__(self, result: TrainingResult, sizes: list, examples_per_epoch: int, epochs: int, writer,
+                 progress: bool):
+        super().__init__()
+        self.result, self.sizes, self.writer = result, sizes, writer
+        self.examples_per_epoch, self.epochs, self.progress = examples_per_epoch, epochs, progress
+        self.epoch = 0          # 1-based, read by the batch generator
+        self.bar = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch + 1
+        self.sizes.clear()
+        self.epoch_start = time.perf_counter()
+        self.epoch_examples = 0
+        self.bar = tqdm(total=self.examples_per_epoch, unit="ex", desc=f"epoch {self.epoch}/{self.epochs}",
+                        disable=not self.progress, leave=False, dynamic_ncols=True)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.step_start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        n = self.sizes.pop(0) if self.sizes else 0
+        r = self.result
+        if r.steps == 0 and r.resumed_epochs == 0:  # includes tracing: kept out of the steady rate
+            r.first_step_seconds, r.first_step_examples = time.perf_counter() - self.step_start, n
+        logs = {key: float(value) for key, value in (logs or {}).items()}
+        loss = logs.get("loss", float("nan"))
+        with self.writer.as_default(step=r.steps):
+            tf.summary.scalar(TAG_BATCH_LOSS, loss)
+            for key, value in logs.items():
+                if key != "loss":
+                    tf.summary.scalar(TAG_BATCH_PREFIX + key, value)
+            schedule = getattr(self.model.optimizer, "_learning_rate", None)
+            if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+                tf.summary.scalar(TAG_BATCH_LEARNING_RATE, float(schedule(r.steps)))
+        r.steps += 1
+        self.epoch_examples += n
+        self.bar.update(n)
+        self.bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.bar.close()
+        seconds = time.perf_counter() - self.epoch_start
+        self.result.train_seconds += seconds
+        self.result.train_examples += self.epoch_examples
+        logs["train_seconds"] = round(seconds, 3)
+        logs["train_examples_per_s"] = round(self.epoch_examples / seconds, 2) if seconds > 0 else None
+
+
+class BestWeights(keras.callbacks.Callback):
+    """Evaluates on dev after each epoch, keeps the best weights (by the
+    schedule's monitor) and records the epoch: epochs.jsonl, TensorBoard,
+    one printed line, `on_improve(record)`. (`on_epoch_end(record)` is called
+    by `BackupAndRestore`, once the epoch is backed up.)"""
+
+    def __init__(self, engine: "_Engine"):
+        super().__init__()
+        self.engine = engine
+
+    def on_epoch_end(self, epoch, logs=None):
+        e, s, r = self.engine, self.engine.schedule, self.engine.result
+        record = {"epoch": epoch + 1, "step": r.steps}
+        record.update(e.train_record(logs))
+        t_eval = time.perf_counter()
+        record.update(e.evaluate())
+        record["train_seconds"] = logs.get("train_seconds")
+        record["train_examples_per_s"] = logs.get("train_examples_per_s")
+        record["dev_seconds"] = round(time.perf_counter() - t_eval, 3)
+        value = record.get(s.monitor)
+        record["improved"] = improved(value, r.best_value, s.mode, s.min_delta)
+        logs[s.monitor] = float("nan") if value is None else value   # what EarlyStopping reads
+        if record["improved"]:
+            r.best_value, r.best_epoch = value, epoch + 1
+            e.best_weights = [w.numpy() for w in self.model.weights]
+            if e.on_improve is not None:
+                e.on_improve(record)
+        r.history.append(record)
+        with open(e.run_dir / EPOCHS_FILE, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record, default=json_default) + "\n")
+        with e.writer.as_default(step=epoch + 1):
+            for key, v in record.items():
+                if key not in ("epoch", "step", "improved") and not key.endswith("_seconds") \
+                        and isinstance(v, float) and math.isfinite(v):
+                    tf.summary.scalar(TAG_EPOCH_PREFIX + key, v)
+        e.writer.flush()
+        e.echo(e.epoch_line(record))
+        e.last_record = record
+
+
+class EarlyStopping(keras.callbacks.EarlyStopping):
+    """Keras's EarlyStopping, judging improvement exactly as `BestWeights`
+    does (a NaN never improves) and keeping its counters across a resume."""
+
+    def __init__(self, schedule: Schedule):
+        super().__init__(monitor=schedule.monitor, mode=schedule.mode, patience=schedule.patience,
+                         min_delta=schedule.min_delta)
+        self.schedule = schedule
+        self.restored: dict | None = None
+
+    def _is_improvement(self, monitor_value, reference_value):
+        return improved(monitor_value, reference_value, self.schedule.mode, self.schedule.min_delta)
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if self.restored:
+            self.wait, self.best, self.best_epoch = (self.restored["wait"], self.restored["best"],
+                                                     self.restored["best_epoch"])
+
+    def state(self) -> dict:
+        return {"wait": self.wait, "best": self.best, "best_epoch": self.best_epoch}
+
+
+class BackupAndRestore(keras.callbacks.BackupAndRestore):
+    """Keras's BackupAndRestore (model and optimizer weights, epoch), plus the
+    engine's state in the same folder, written after Keras's files so that a
+    kill between the two is detected (the epochs differ) and the previous,
+    complete backup is used instead."""
+
+    def __init__(self, engine: "_Engine", early_stopping: EarlyStopping):
+        super().__init__(str(engine.run_dir / BACKUP_DIR), double_checkpoint=True, delete_checkpoint=False)
+        self.engine, self.early_stopping = engine, early_stopping
+        self.dir = engine.run_dir / BACKUP_DIR
+
+    def on_train_begin(self, logs=None):
+        state = _read_json(self.dir / STATE_FILE)
+        meta = _read_json(self.dir / "training_metadata.json")
+        previous = _read_json(self.dir / "training_metadata.json.bkp")
+        if state is not None and meta is not None and meta.get("epoch") != state.get("epoch"):
+            if previous is not None and previous.get("epoch") == state.get("epoch"):
+                for name in ("latest.weights.h5", "training_metadata.json"):
+                    os.replace(self.dir / f"{name}.bkp", self.dir / name)
+            else:
+                state = None
+        if state is None or not (self.dir / "latest.weights.h5").exists():
+            self.engine.restore(None, self.early_stopping)
+            for name in os.listdir(self.dir) if self.dir.is_dir() else []:
+                os.remove(self.dir / name)
+            return
+        try:
+            super().on_train_begin(logs)
+        except Exception as exc:  # a truncated weights file: say which and how to start over
+            raise DistillError(f"{self.dir}: cannot restore the training backup ({type(exc).__name__}: {exc}); "
+                               "pass --overwrite to start the run again") from None
+        self.engine.restore(state, self.early_stopping)
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        if self.engine.on_epoch_end is not None:   # after the backup: the epoch is safe
+            self.engine.on_epoch_end(self.engine.last_record)
+
+    def _save_model(self):
+        super()._save_model()
+        engine = self.engine
+        if engine.best_weights is not None and engine.best_saved_epoch != engine.result.best_epoch:
+            tmp = self.dir / f".{BEST_WEIGHTS_FILE}.partial.npz"
+            np.savez(tmp, *engine.best_weights)
+            os.replace(tmp, self.dir / BEST_WEIGHTS_FILE)
+            engine.best_saved_epoch = engine.result.best_epoch
+        r = engine.result
+        write_json_atomic(self.dir / STATE_FILE, {
+            "epoch": self._current_epoch,
+            "history": r.history, "best_epoch": r.best_epoch, "best_value": r.best_value,
+            "best_saved_epoch": engine.best_saved_epoch,
+            "steps": r.steps, "train_seconds": r.train_seconds, "train_examples": r.train_examples,
+            "first_step_seconds": r.first_step_seconds, "first_step_examples": r.first_step_examples,
+            "early_stopping": self.early_stopping.state(),
+            "seed_states": [v.numpy().tolist() for v in _seed_states(self.model)],
+        })
+
+
+def _seed_states(model) -> list:
+    """The random seed generators' state variables (dropout): not in `model.weights`,
+    so not in Keras's backup; needed for a resumed run to draw the same masks."""
+    weights = {id(w) for w in model.weights}
+    return [v for v in model.variables if id(v) not in weights and "seed_generator_state" in v.path]
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+# -------------------------------------------------------------------- engine
+class _Engine:
+    def __init__(self, run_dir, schedule, evaluate, train_record, epoch_line, on_improve, on_epoch_end, echo):
+        self.run_dir, self.schedule, self.evaluate = Path(run_dir), schedule, evaluate
+        self.train_record, self.epoch_line = train_record, epoch_line
+        self.on_improve, self.on_epoch_end, self.echo = on_improve, on_epoch_end, echo
+        self.result = TrainingResult()
+        self.best_weights = None
+        self.best_saved_epoch = None
+        self.last_record = None
+        self.model = None
+        self.writer = None
+
+    def restore(self, state: dict | None, early_stopping: EarlyStopping) -> None:
+        """Take up the state of a backup (None: a fresh start); epochs.jsonl keeps its finished epochs only."""
+        r = self.result
+        history = state["history"] if state else []
+        (self.run_dir / EPOCHS_FILE).write_text("".join(json.dumps(h, default=json_default) + "\n"
+                                                        for h in history), encoding="utf-8")
+        if not state:
+            return
+        r.history = history
+        r.best_epoch, r.best_value = state["best_epoch"], state["best_value"]
+        r.steps, r.train_seconds, r.train_examples = state["steps"], state["train_seconds"], state["train_examples"]
+        r.first_step_seconds, r.first_step_examples = state["first_step_seconds"], state["first_step_examples"]
+        r.resumed_epochs = state["epoch"]
+        early_stopping.restored = state["early_stopping"]
+        for variable, value in zip(_seed_states(self.model), state["seed_states"]):
+            variable.assign(np.asarray(value, dtype=variable.dtype))
+        best_path = self.run_dir / BACKUP_DIR / BEST_WEIGHTS_FILE
+        if state["best_saved_epoch"] is not None:
+            with np.load(best_path) as saved:
+                self.best_weights = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+            self.best_saved_epoch = state["best_saved_epoch"]
+        self.echo(f"resuming {self.run_dir} after epoch {r.resumed_epochs} (best so far: epoch {r.best_epoch})")
+
+
+def train(model: keras.Model, batches: Callable[[int], Iterable], signature, steps_per_epoch: int,
+          examples_per_epoch: int, evaluate: Callable[[], dict], run_dir, schedule: Schedule, *,
+          train_record: Callable[[dict], dict] | None = None, epoch_line: Callable[[dict], str] = str,
+          on_improve: Callable[[dict], None] | None = None, on_epoch_end: Callable[[dict], None] | None = None,
+          callbacks: list | None = None, progress: bool = True,
+          echo: Callable[[str], None] = print) -> TrainingResult:
+    """Train a compiled `model` with `fit`, recording into `run_dir`; the model
+    ends with its best epoch's weights.
+
+    `batches(epoch)` (epoch 1-based) yields `(x, y, n)`: inputs, targets and
+    the number of examples, for one epoch, `steps_per_epoch` of them, matching
+    `signature` (the `(x, y)` TensorSpecs). `evaluate()` returns the epoch's
+    dev metrics (keys such as "dev_loss"); `train_record(logs)` turns Keras's
+    epoch logs into the record's train fields. A folder holding a backup of an
+    interrupted run (see `distill.runfiles.prepare_run_dir`) is resumed.
+    """
+    run_dir = Path(run_dir)
+    writer = tf.summary.create_file_writer(str(run_dir / TENSORBOARD_DIR))
+    engine = _Engine(run_dir, schedule, evaluate, train_record or (lambda logs: {}), epoch_line, on_improve,
+                     on_epoch_end, echo or (lambda line: None))
+    engine.model, engine.writer = model, writer
+    sizes: list = []
+    clock = _Clock(engine.result, sizes, examples_per_epoch, schedule.epochs, writer, progress)
+
+    def generate():
+        for x, y, n in batches(clock.epoch):
+            sizes.append(n)
+            yield x, y
+
+    dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(steps_per_epoch)).prefetch(2)
+    traces = [0]
+    step = model.train_step
+
+    def counted_train_step(data):  # Python runs this once per trace of fit's compiled step
+        traces[0] += 1
+        return step(data)
+
+    model.train_step = counted_train_step
+    model.train_function = None
+    early_stopping = EarlyStopping(schedule)
+    backup = BackupAndRestore(engine, early_stopping)
+    all_callbacks = [clock, BestWeights(engine), early_stopping, *(callbacks or []), backup]
+    try:
+        model.fit(dataset, epochs=schedule.epochs, callbacks=all_callbacks, verbose=0, shuffle=False)
+    finally:
+        model.train_step = step
+        if clock.bar is not None:
+            clock.bar.close()
+        writer.close()
+    result = engine.result
+    result.stopped_early = len(result.history) < schedule.epochs
+    if result.stopped_early:
+        echo(f"early stop: {schedule.monitor} has not improved for {schedule.patience} epochs; "
+             f"best was epoch {result.best_epoch}")
+    result.traces = traces[0]
+    if engine.best_weights is not None:
+        for variable, value in zip(model.weights, engine.best_weights):
+            variable.assign(value)
+    return result
+
+
+def discard_backup(run_dir) -> None:
+    """Remove a finished run's training backup (the run folder keeps the best model)."""
+    folder = Path(run_dir) / BACKUP_DIR
+    if folder.is_dir():
+        for name in os.listdir(folder):
+            os.remove(folder / name)
+        folder.rmdir()
