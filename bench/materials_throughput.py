@@ -61,11 +61,12 @@ def untrained_teacher_run(name: str, task, max_seq_len: int):
     """
     from teachers.classifier import BertClassifier
     from teachers.registry import load_teacher
+    from distill.runfiles import RunInfo, TokenizerFacts
     from teachers.run import TeacherRun
 
     loaded = load_teacher(name, max_seq_len=max_seq_len)
-    info = {"kind": "teacher", "teacher": name, "task": task.name, "label_names": list(task.label_names),
-            "max_seq_len": max_seq_len, "lowercase": loaded.tokenizer.lowercase, "is_pair": task.is_pair}
+    info = RunInfo(kind="teacher", name=name, task=task.name, config={}, label_names=list(task.label_names),
+                   tokenizer=TokenizerFacts(loaded.tokenizer.lowercase, max_seq_len), is_pair=task.is_pair)
     run = TeacherRun(Path("."), info, BertClassifier(loaded.encoder, len(task.label_names)), loaded.tokenizer,
                      loaded.weights_sha256 or "random")
     weights = "random weights (throughput only)" if loaded.random_init else "pretrained encoder, untrained head"

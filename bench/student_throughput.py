@@ -96,7 +96,8 @@ def student_bench(run_dir, max_seq_len: int, engine: str):
 
     if run_dir:
         return student_model_bench(run_dir, engine=engine)
-    from students.export import StudentPredictor, pad_ids
+    from distill.wordpiece import pad_ids
+    from students.export import StudentPredictor
     from students.kim_cnn import build_kim_cnn
     from teachers.registry import load_teacher
 

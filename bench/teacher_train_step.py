@@ -55,7 +55,7 @@ def parse_args(argv=None):
 def make_batches(args, rng):
     """Bucketed batches of random ids: each batch padded to its own longest row."""
     from teachers.batching import bucketed_batches
-    from teachers.tokenizer import pad_batch
+    from distill.wordpiece import pad_batch
 
     n = args.batch_size * args.batches
     lengths = rng.integers(args.min_len, args.max_len + 1, size=n)

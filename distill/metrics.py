@@ -4,7 +4,8 @@ Every stage (teacher eval, materials, students, report) scores predictions
 through `classification_metrics`, so numbers from different stages are the
 same quantity. `primary_metric` says which one ranks models for a task
 (GLUE's conventions: CoLA by Matthews correlation, MRPC by F1, others by
-accuracy).
+accuracy). `softmax` turns logits into the probabilities every stage reports
+and stores (teacher and student predictions, a materials file's `ysm`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,13 @@ from sklearn.metrics import (
 
 PRIMARY_METRICS = {"glue/cola": "mcc", "glue/mrpc": "f1"}
 METRIC_NAMES = ("accuracy", "f1", "f1_macro", "f1_weighted", "mcc")
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row softmax of float [N, C] logits: computed in float64 (max subtracted first), returned float32."""
+    z = np.asarray(logits, dtype=np.float64)
+    z = np.exp(z - z.max(axis=1, keepdims=True))
+    return (z / z.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
 def primary_metric(task_name: str) -> str:

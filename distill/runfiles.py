@@ -275,6 +275,8 @@ def read_run(run_dir, kind: str | None = None) -> RunInfo:
         raise DistillError(f"{path}: cannot read ({exc.strerror or exc})") from None
     except ValueError as exc:
         raise DistillError(f"{path}: not valid JSON ({exc})") from None
+    if kind is not None and isinstance(raw, dict) and raw.get("kind") != kind:
+        raise DistillError(f"{path}: kind is {raw.get('kind')!r}, not a {kind} run")
     info = RunInfo.from_dict(raw, path)
     if kind is not None and info.kind != kind:
         raise DistillError(f"{path}: kind is {info.kind!r}, not a {kind} run")

@@ -44,9 +44,10 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from distill.errors import DistillError
-from distill.runfiles import (BACKUP_DIR, EPOCHS_FILE, TAG_BATCH_LEARNING_RATE, TAG_BATCH_LOSS, TAG_BATCH_PREFIX,
-                              TAG_EPOCH_PREFIX,
-                              TENSORBOARD_DIR, improved, json_default, write_json_atomic)
+from distill.runfiles import (BACKUP_DIR, EPOCHS_FILE, EVAL_RESULTS, TAG_BATCH_LEARNING_RATE, TAG_BATCH_LOSS,
+                              TAG_BATCH_PREFIX, TAG_EPOCH_PREFIX, TENSORBOARD_DIR, TRAIN_RESULTS, RunInfo, improved,
+                              json_default, save_model, write_json_atomic, write_run)
+from distill.sources import sha256_file
 
 STATE_FILE = "engine_state.json"
 BEST_WEIGHTS_FILE = "best_weights.npz"
@@ -393,3 +394,50 @@ def discard_backup(run_dir) -> None:
         for name in os.listdir(folder):
             os.remove(folder / name)
         folder.rmdir()
+
+
+# -------------------------------------------------------- run-folder steps
+def saver_of_best(model, run_dir, info: RunInfo, save: bool) -> Callable[[dict], None]:
+    """An `on_improve` that records the new best epoch in run.json and, when
+    `save`, writes the model (atomically) as soon as it improves."""
+    def on_improve(record: dict) -> None:
+        info.best_epoch, info.best_value = record["epoch"], record.get(info.monitor)
+        if save:
+            info.model_sha256 = save_model(model, run_dir)
+        write_run(run_dir, info)
+
+    return on_improve
+
+
+def mark_interrupted(run_dir, info: RunInfo, save: bool, echo: Callable[[str], None]) -> None:
+    """After a Ctrl-C: run.json says so; the best checkpoint so far and the backup stay."""
+    info.interrupted = True
+    write_run(run_dir, info)
+    echo(f"interrupted: {run_dir} keeps the best checkpoint so far (epoch {info.best_epoch}); the same command "
+         "resumes it" if info.best_epoch and save else f"interrupted: {run_dir} has no checkpoint; the same "
+         "command resumes it")
+
+
+def finish_run(run_dir, info: RunInfo, result: TrainingResult, eval_results: dict, started: float,
+               **train_fields) -> dict:
+    """Write eval_results.json, train_results.json (the result's history and
+    timing plus `train_fields`) and the completed run.json, then drop the
+    training backup. Returns the train results."""
+    run_dir = Path(run_dir)
+    write_json_atomic(run_dir / EVAL_RESULTS, eval_results)
+    train_results = {"epochs_run": len(result.history), "best_epoch": result.best_epoch, "monitor": info.monitor,
+                     "best_value": result.best_value, "stopped_early": result.stopped_early,
+                     "resumed_epochs": result.resumed_epochs, **train_fields, **result.timing(),
+                     "history": result.history}
+    write_json_atomic(run_dir / TRAIN_RESULTS, train_results)
+    info.best_epoch, info.best_value = result.best_epoch, result.best_value
+    if info.model_file and (run_dir / info.model_file).exists():
+        info.model_sha256 = sha256_file(run_dir / info.model_file)
+    info.complete, info.interrupted = True, False
+    info.stopped_early, info.epochs_run = result.stopped_early, len(result.history)
+    info.timings.update(train_seconds=train_results["train_seconds"],
+                        eval_seconds=round(sum(r.get("seconds") or 0 for r in eval_results.values()), 3),
+                        total_seconds=round(time.perf_counter() - started, 3))
+    write_run(run_dir, info)
+    discard_backup(run_dir)
+    return train_results

@@ -4,12 +4,12 @@ Owns turning the TRAINING split's texts into variants that the teacher labels
 into the `transfer` split (y = -1). A student learns the teacher's function
 best from many more inputs than the labelled set holds; these variants are
 those inputs. Nothing here knows about the teacher or the HDF5 file: the
-`TransferInput` at the bottom is the `materials.generate` split input that
-streams the variants into generation.
+`TransferInput` at the bottom is the split input (`materials.split_input`)
+that streams the variants into generation.
 
 Per sentence, `n_per_example` attempts; each attempt:
 
-1. **Word pass** over a simple word tokenization (below): each *word* token
+1. **Word pass** over a simple word tokenization (`word_kinds.tokenize`): each *word* token
    becomes the teacher's mask token with probability `p_mask`; otherwise, with
    probability `p_pos`, it is replaced by another word of the *same kind*,
    drawn from the training corpus's unigram distribution of that kind with the
@@ -30,38 +30,13 @@ Per sentence, `n_per_example` attempts; each attempt:
 Sentence pairs: each attempt augments side a, side b or both (uniform among
 the three); each augmented side gets its own word pass and n-gram sampling.
 
-Tokenization: `TOKEN_RE` finds abbreviations ("U.S."), words with inner
-hyphens or apostrophes as ONE token ("after-effects", "it's", "don't"), and
-single punctuation characters. Punctuation tokens are never masked or
-replaced and are not counted as words (masking a comma teaches nothing about
-the label); the whitespace between tokens is kept, so a variant with no
-operation is byte-identical to its original and dedupe catches it.
-
-"Same kind" without a POS tagger (none is available offline). Each word gets
-one kind from its lowercased form, in this order:
-
-- closed classes, from the small hand-written lists in `CLOSED_CLASSES`
-  (articles, demonstratives, quantifiers, personal pronouns by case,
-  possessive determiners, indefinite pronouns, wh-words, prepositions,
-  coordinating and subordinating conjunctions, a few closed adverbs, forms of
-  be / have / do, modals, negations). Closed-class words carry the syntax, so
-  they are only swapped within their own list ("the" -> "a", "he" -> "they",
-  "is" -> "was");
-- `number`: any token with a digit ("1967", "20th", "179-minute");
-- contractions: "...n't" -> `negated_aux` (don't, isn't, can't);
-  a closed-class word + 's/'re/'ll/'ve/'d/'m -> `contraction` (it's, that's,
-  i'm); any other word + 's -> `possessive` (film's);
-- open-class words split by a crude suffix rule, so that number and tense
-  survive a swap more often: `open_ly` (-ly, 5+ letters: mostly adverbs),
-  `open_ing` (-ing, 6+), `open_ed` (-ed, 5+), `open_s` (-s, 4+, not -ss/-us/-is:
-  plurals and 3rd-person verbs), else `open_other`.
-
-Known limits, stated plainly: `open_other` mixes nouns, verbs and adjectives
-("film" may become "funny"); suffixes misfire ("family" is `open_ly`, "need"
-stays `open_other` only because it is short); a closed word used in another
-role keeps its listed kind ("like" is a preposition, "that" a
-demonstrative). The variants are meant to probe the teacher near the data,
-not to be grammatical.
+Words and their kinds come from `materials.word_kinds` (its docstring has
+the rules and their known limits): `tokenize` splits a text into words and
+single punctuation characters, keeping the whitespace between them, so a
+variant with no operation is byte-identical to its original and dedupe
+catches it; punctuation tokens are never masked or replaced and are not
+counted as words (masking a comma teaches nothing about the label);
+`word_kind` gives each word the kind its replacement must share.
 
 Replacements are drawn by lowercased word; the word is written in its most
 frequent spelling in the corpus, capitalised when it replaces the capitalised
@@ -82,7 +57,6 @@ from __future__ import annotations
 import bisect
 import hashlib
 import itertools
-import re
 from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
 from typing import Iterable, Iterator
@@ -91,82 +65,10 @@ import numpy as np
 
 from distill.data.dataset import UNKNOWN_LABEL, Dataset
 from materials.schema import MaterialsError
+from materials.split_input import Rows
+from materials.word_kinds import TOKEN_RE, is_word, tokenize, word_kind
 
 ALGORITHM = "distill.augment/1"   # stored in the transfer split's source; bump when variants would change
-
-TOKEN_RE = re.compile(r"(?:[^\W\d_]\.){2,}(?![^\W\d_])|\w+(?:[-'\u2019]\w+)*|[^\w\s]")
-_WORD_START = re.compile(r"\w")
-
-CLOSED_CLASSES: dict[str, tuple[str, ...]] = {
-    "article": ("a", "an", "the"),
-    "demonstrative": ("this", "that", "these", "those"),
-    "quantifier": ("all", "any", "both", "each", "either", "every", "few", "many", "much", "several",
-                   "some", "such", "another", "other", "more", "most", "less", "least", "enough"),
-    "pronoun_subject": ("i", "you", "he", "she", "it", "we", "they"),
-    "pronoun_object": ("me", "him", "us", "them", "myself", "yourself", "himself", "herself", "itself",
-                       "ourselves", "yourselves", "themselves"),
-    "possessive_determiner": ("my", "your", "his", "her", "its", "our", "their"),
-    "indefinite_pronoun": ("someone", "somebody", "anyone", "anybody", "everyone", "everybody",
-                           "something", "anything", "everything"),
-    "wh_word": ("who", "whom", "whose", "which", "what", "where", "when", "why", "how", "whatever",
-                "whoever"),
-    "preposition": ("about", "above", "across", "after", "against", "along", "among", "around", "at",
-                    "before", "behind", "below", "beneath", "beside", "besides", "between", "beyond", "by",
-                    "despite", "down", "during", "except", "for", "from", "in", "inside", "into", "like",
-                    "near", "of", "off", "on", "onto", "out", "outside", "over", "past", "per", "through",
-                    "throughout", "to", "toward", "towards", "under", "underneath", "up", "upon", "via",
-                    "with", "within", "without"),
-    "coordinator": ("and", "or", "but", "nor", "yet"),
-    "subordinator": ("although", "because", "if", "though", "unless", "whereas", "while", "since",
-                     "until", "whether", "than", "as"),
-    "closed_adverb": ("very", "too", "so", "quite", "rather", "just", "even", "still", "only", "almost",
-                      "also", "already", "always", "often", "sometimes", "again", "ever", "here", "there",
-                      "then", "now", "soon"),
-    "be": ("am", "is", "are", "was", "were", "be", "been", "being"),
-    "have": ("has", "have", "had", "having"),
-    "do": ("do", "does", "did"),
-    "modal": ("can", "could", "will", "would", "shall", "should", "may", "might", "must"),
-    "negation": ("not", "no", "never", "nothing", "none", "nobody", "nowhere", "neither"),
-}
-CLOSED_KIND = {word: kind for kind, words in CLOSED_CLASSES.items() for word in words}
-_CLITICS = ("s", "re", "ll", "ve", "d", "m")
-
-
-def tokenize(text: str) -> list[str]:
-    """The tokens of `text` (words and single punctuation characters), as `TOKEN_RE` finds them."""
-    return TOKEN_RE.findall(text)
-
-
-def is_word(token: str) -> bool:
-    """Whether a token is a word (maskable, replaceable, counted) rather than punctuation."""
-    return bool(_WORD_START.match(token))
-
-
-def word_kind(word: str) -> str:
-    """The coarse kind of a word (see the module docstring): replacement stays within a kind."""
-    w = word.lower().replace("\u2019", "'")
-    kind = CLOSED_KIND.get(w)
-    if kind is not None:
-        return kind
-    if any(c.isdigit() for c in w):
-        return "number"
-    if w.endswith("n't"):
-        return "negated_aux"
-    base, apostrophe, clitic = w.rpartition("'")
-    if apostrophe and clitic in _CLITICS:
-        if base in CLOSED_KIND:
-            return "contraction"
-        if clitic == "s":
-            return "possessive"
-    if len(w) >= 5 and w.endswith("ly"):
-        return "open_ly"
-    if len(w) >= 6 and w.endswith("ing"):
-        return "open_ing"
-    if len(w) >= 5 and w.endswith("ed"):
-        return "open_ed"
-    if len(w) >= 4 and w.endswith("s") and not w.endswith(("ss", "us", "is")):
-        return "open_s"
-    return "open_other"
 
 
 # ------------------------------------------------------------------- config
@@ -463,7 +365,7 @@ def _rows(texts: Iterable[str], texts_b: Iterable[str] | None, what: str) -> Ite
 
 # ----------------------------------------------------- generation's input
 class TransferInput:
-    """The augmented `transfer` split as a `materials.generate.SplitInput`.
+    """The augmented `transfer` split as a `materials.split_input.SplitInput`.
 
     Built from the TRAIN split only (anything else is refused), so no variant
     of a dev or test sentence can reach the materials file. Rows carry
@@ -492,8 +394,6 @@ class TransferInput:
         return self.augmenter.stats
 
     def windows(self, start: int, size: int):
-        from materials.generate import Rows   # here, not at import: generate may import this module
-
         if size < 1 or start < 0:
             raise MaterialsError(f"augment: window size must be positive and start >= 0, got {size}, {start}")
         stream = self.augmenter.variants(self.train.texts, self.train.texts_b)

@@ -20,10 +20,11 @@ bytes). When every split is complete the file is renamed to `FILE`. A
 complete `FILE` with the same provenance is left alone; a different one is
 replaced only with `overwrite=True` (and only once the new one is complete).
 
-Splits come in as `SplitInput`s: `DatasetInput` wraps a `distill.data`
-split; transfer-set augmentation (materials/augment.py) supplies its own
-input for the `transfer` split, streamed window by window, through
-`extra_inputs`.
+Splits come in as `SplitInput`s (`materials.split_input`): `DatasetInput`
+wraps a `distill.data` split; transfer-set augmentation (materials/augment.py)
+supplies its own input for the `transfer` split, streamed window by window,
+through `extra_inputs`. The teacher comes in as a `MaterialsTeacher`
+(`materials.teacher`): generation reads nothing else of it.
 """
 
 from __future__ import annotations
@@ -33,119 +34,37 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Protocol, Sequence
+from typing import Callable, Sequence
 
 import h5py
 import numpy as np
 
-from distill.data.dataset import Dataset, Task
-from distill.metrics import classification_metrics
+from distill.data.dataset import Task
+from distill.metrics import classification_metrics, softmax
+from distill.wordpiece import pad_batch
 from materials import schema
+from materials.augment import AugmentConfig, TransferInput
 from materials.schema import PARTIAL_SUFFIX, MaterialsError
+from materials.split_input import DatasetInput, Rows, SplitInput
+from materials.teacher import MaterialsTeacher, missing_members
 
 WINDOW_ROWS = 8192
 PROVENANCE_KEYS = ("task", "label_names", "max_seq_len", "teacher", "tokenizer", "dataset")
 
 
-# ------------------------------------------------------------------- inputs
-@dataclass
-class Rows:
-    """A block of consecutive input rows: texts (and second texts for pairs) and gold labels (-1 unknown)."""
-
-    texts: list[str]
-    texts_b: list[str] | None
-    labels: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.texts)
-
-
-class SplitInput(Protocol):
-    """Where one split's texts come from.
-
-    `source` is a JSON-able description stored as the split's `source`
-    attribute and compared on resume, so a resumed split continues the same
-    stream. `windows(start, size)` yields consecutive blocks of at most `size`
-    rows beginning at row `start`, the same rows every time it is called; the
-    stream ends when the input does (its length need not be known ahead).
-    """
-
-    name: str
-    source: dict
-    is_pair: bool
-
-    def windows(self, start: int, size: int) -> Iterator[Rows]: ...
-
-
-class DatasetInput:
-    """A `distill.data.Dataset` split as a `SplitInput`."""
-
-    def __init__(self, dataset: Dataset, name: str | None = None):
-        self.dataset = dataset
-        self.name = name or dataset.split
-        self.is_pair = dataset.is_pair
-        self.source = {"kind": "dataset", "split": dataset.split, "source_id": dataset.source_id,
-                       "sha256": dataset.sha256, "rows": len(dataset)}
-
-    def windows(self, start: int, size: int) -> Iterator[Rows]:
-        d = self.dataset
-        for lo in range(start, len(d), size):
-            hi = min(len(d), lo + size)
-            yield Rows(list(d.texts[lo:hi]), None if d.texts_b is None else list(d.texts_b[lo:hi]),
-                       np.asarray(d.labels[lo:hi], dtype=np.int32))
-
-
-# ------------------------------------------------------------------ teacher
-class _Teacher:
-    """What generation needs from a fine-tuned teacher run (`teachers.run.TeacherRun`).
-
-    Duck-typed on purpose: materials code never imports `teachers`, it only
-    calls `run.tokenizer.encode`, `run.logits_for_ids` and reads provenance.
-    """
-
-    def __init__(self, run):
-        self.run = run
-        self.tokenizer = run.tokenizer
-        self.max_seq_len = int(getattr(run, "max_seq_len", None) or self.tokenizer.max_seq_len)
-        self.label_names = list(run.label_names)
-        config = run.config.to_dict() if hasattr(run.config, "to_dict") else dict(run.config)
-        self.teacher = {
-            "name": str(getattr(run, "teacher_name", None) or getattr(run, "name", None) or config.get("name")),
-            "config": config,
-            "weights_sha256": getattr(run, "weights_sha256", None),
-            "run_dir": str(getattr(run, "run_dir", "") or ""),
-        }
-        self.tokenizer_info = {"vocab_sha256": self.tokenizer.vocab_sha256,
-                               "lowercase": bool(self.tokenizer.lowercase)}
-
-    def embedding(self) -> np.ndarray:
-        """The word-embedding table, found by its variable name (`.../embeddings/word_embeddings`)."""
-        model = getattr(self.run, "model", None) or self.run.encoder
-        found = [w for w in model.weights if w.path.endswith("embeddings/word_embeddings")]
-        if len(found) != 1:
-            names = ", ".join(w.path for w in found) or "none"
-            raise MaterialsError(f"teacher {self.teacher['name']}: expected one word-embedding variable "
-                                 f"'.../embeddings/word_embeddings', found {names}")
-        table = np.asarray(found[0].numpy(), dtype=np.float32)
-        if table.shape[0] != len(self.tokenizer.vocab):
-            raise MaterialsError(f"teacher {self.teacher['name']}: word embeddings have {table.shape[0]} rows "
-                                 f"but the vocab has {len(self.tokenizer.vocab)} tokens")
-        return table
-
-    def logits(self, token_ids, segment_ids, padding_mask) -> np.ndarray:
-        return np.asarray(self.run.logits_for_ids(token_ids, segment_ids, padding_mask), dtype=np.float32)
-
-
 # ----------------------------------------------------------------- generate
-def generate(run, task: Task, out_path: str | os.PathLike, splits: Sequence[str] = ("train", "dev", "test"),
+def generate(teacher: MaterialsTeacher, task: Task, out_path: str | os.PathLike,
+             splits: Sequence[str] = ("train", "dev", "test"),
              batch_size: int = 32, bucket: bool = True, overwrite: bool = False, augment=0, *,
              extra_inputs: Sequence[SplitInput] = (), window_rows: int = WINDOW_ROWS,
              chunk_rows: int | None = None, progress: bool = True,
              on_commit: Callable[[str, int], None] | None = None,
              echo: Callable[[str], None] | None = print) -> Path:
-    """Write (or resume, or confirm) the materials file of `run` on `task` at `out_path`.
+    """Write (or resume, or confirm) the materials file of `teacher` on `task` at `out_path`.
+
+    `teacher` is anything that satisfies `materials.teacher.MaterialsTeacher`
+    (a `teachers.run.TeacherRun` does).
 
     `splits` are task splits; `extra_inputs` add streamed splits (the
     augmented `transfer` split). `bucket=False` pads every batch to
@@ -156,8 +75,6 @@ def generate(run, task: Task, out_path: str | os.PathLike, splits: Sequence[str]
     `materials.augment.AugmentConfig`) adds the augmented `transfer` split,
     made from the train split only. Returns the path of the complete file.
     """
-    from materials.augment import AugmentConfig, TransferInput
-
     config = augment if isinstance(augment, AugmentConfig) else AugmentConfig(n_per_example=int(augment or 0))
     if config.n_per_example:
         if "train" not in task.splits:
@@ -166,18 +83,19 @@ def generate(run, task: Task, out_path: str | os.PathLike, splits: Sequence[str]
     if batch_size < 1 or window_rows < 1:
         raise MaterialsError(f"batch_size and window_rows must be positive, got {batch_size}, {window_rows}")
     say = echo or (lambda _msg: None)
-    teacher = _Teacher(run)
-    if list(task.label_names) != teacher.label_names:
+    _check_teacher(teacher)
+    if list(task.label_names) != list(teacher.label_names):
         raise MaterialsError(f"task {task.name} has labels {task.label_names} but the teacher was trained on "
                              f"{teacher.label_names}")
     inputs = _inputs(task, splits, extra_inputs)
-    trained_on_pairs = getattr(run, "is_pair", None)
-    if trained_on_pairs is not None and bool(trained_on_pairs) != inputs[0].is_pair:
+    if bool(teacher.is_pair) != inputs[0].is_pair:
         kinds = ("single sentences", "sentence pairs")
         raise MaterialsError(f"task {task.name} has {kinds[inputs[0].is_pair]} but the teacher was trained on "
-                             f"{kinds[bool(trained_on_pairs)]}")
-    root = {"task": task.name, "label_names": list(task.label_names), "max_seq_len": teacher.max_seq_len,
-            "teacher": teacher.teacher, "tokenizer": teacher.tokenizer_info,
+                             f"{kinds[bool(teacher.is_pair)]}")
+    max_seq_len = int(teacher.max_seq_len)
+    root = {"task": task.name, "label_names": list(task.label_names), "max_seq_len": max_seq_len,
+            "teacher": teacher.teacher_provenance(),
+            "tokenizer": {"vocab_sha256": teacher.vocab_sha256, "lowercase": bool(teacher.lowercase)},
             "dataset": {"id": task.name, "sha256": task.sha256}}
     provenance = schema.root_attrs(**root)
     final = Path(out_path)
@@ -212,10 +130,10 @@ def generate(run, task: Task, out_path: str | os.PathLike, splits: Sequence[str]
         say(f"{partial}: resuming (" + ", ".join(f"{s} {int(h5[s].attrs['rows'])} rows"
                                                  for s in schema.splits_of(h5)) + ")")
     else:
-        embedding = teacher.embedding()
+        embedding = _word_embeddings(teacher, root["teacher"]["name"])
         h5 = h5py.File(partial, "w")
         try:
-            schema.create_file(h5, embedding=embedding, vocab=list(teacher.tokenizer.vocab), **root)
+            schema.create_file(h5, embedding=embedding, vocab=list(teacher.vocab), **root)
         except BaseException:
             h5.close()
             partial.unlink()     # ours, just created, holds nothing yet
@@ -229,7 +147,7 @@ def generate(run, task: Task, out_path: str | os.PathLike, splits: Sequence[str]
                     continue
                 schema.truncate_split(group)
             else:
-                rows_per_chunk = chunk_rows or min(schema.default_chunk_rows(teacher.max_seq_len), window_rows)
+                rows_per_chunk = chunk_rows or min(schema.default_chunk_rows(max_seq_len), window_rows)
                 group = schema.create_split(h5, item.name, pair=item.is_pair, source=item.source,
                                             chunk_rows=rows_per_chunk)
             _write_split(group, item, teacher, batch_size, bucket, window_rows, progress, on_commit)
@@ -241,6 +159,23 @@ def generate(run, task: Task, out_path: str | os.PathLike, splits: Sequence[str]
     os.replace(partial, final)
     say(summary_table(final))
     return final
+
+
+def _check_teacher(teacher) -> None:
+    """Refuse, in one line, a teacher that lacks a member of the `MaterialsTeacher` protocol."""
+    missing = missing_members(teacher)
+    if missing:
+        raise MaterialsError(f"{type(teacher).__name__} is not a teacher materials can be generated from: "
+                             f"it lacks {', '.join(missing)} (see materials.teacher.MaterialsTeacher)")
+
+
+def _word_embeddings(teacher: MaterialsTeacher, name: str) -> np.ndarray:
+    """The teacher's word-embedding matrix as float32, checked to have one row per vocab token."""
+    table = np.asarray(teacher.word_embeddings(), dtype=np.float32)
+    if table.ndim != 2 or table.shape[0] != len(teacher.vocab):
+        raise MaterialsError(f"teacher {name}: word embeddings have shape {table.shape} but the vocab has "
+                             f"{len(teacher.vocab)} tokens (one row per token expected)")
+    return table
 
 
 def _validate_or_hint(path: Path, require_complete: bool) -> None:
@@ -308,7 +243,7 @@ def _short(value) -> str:
 
 
 # -------------------------------------------------------------- one split
-def _write_split(group: h5py.Group, item: SplitInput, teacher: _Teacher, batch_size: int, bucket: bool,
+def _write_split(group: h5py.Group, item: SplitInput, teacher: MaterialsTeacher, batch_size: int, bucket: bool,
                  window_rows: int, progress: bool, on_commit) -> None:
     from tqdm import tqdm
 
@@ -330,30 +265,27 @@ def _write_split(group: h5py.Group, item: SplitInput, teacher: _Teacher, batch_s
     if stats is not None:
         group.attrs["augment_stats"] = json.dumps(stats.to_dict(), sort_keys=True)
         tqdm.write(stats.summary(), file=sys.stderr)
-    schema.finish_split(group, _split_metrics(group, teacher.label_names))
+    schema.finish_split(group, _split_metrics(group, list(teacher.label_names)))
 
 
-def label_window(teacher: _Teacher, rows: Rows, batch_size: int, bucket: bool,
+def label_window(teacher: MaterialsTeacher, rows: Rows, batch_size: int, bucket: bool,
                  on_batch: Callable[[int], object] | None = None) -> dict:
     """Tokenize one window, run the teacher in (bucketed) batches, return the block to write in row order."""
-    max_len = teacher.max_seq_len
-    encoding = teacher.tokenizer.encode(rows.texts, rows.texts_b)
+    max_len = int(teacher.max_seq_len)
+    encoding = teacher.encode(rows.texts, rows.texts_b)
     n = len(rows)
     lengths = np.asarray(encoding.lengths)
     if lengths.max(initial=0) > max_len:
         raise MaterialsError(f"tokenizer returned {lengths.max()} tokens, more than max_seq_len {max_len}")
-    x = np.zeros((n, max_len), dtype=np.int32)
-    segment = np.zeros((n, max_len), dtype=np.int8)
-    for i in range(n):
-        x[i, :lengths[i]] = encoding.ids[i]
-        segment[i, :lengths[i]] = encoding.segments[i]
-    mask = (np.arange(max_len)[None, :] < lengths[:, None]).astype(np.int32)
+    padded = pad_batch(encoding.ids, encoding.segments, length=max_len)
+    x, segment, mask = padded["token_ids"], padded["segment_ids"], padded["padding_mask"]
     order = np.argsort(lengths, kind="stable") if bucket else np.arange(n)
     logits = None
     for lo in range(0, n, batch_size):
         idx = order[lo:lo + batch_size]
         width = int(lengths[idx].max()) if bucket else max_len
-        out = teacher.logits(x[idx, :width], segment[idx, :width].astype(np.int32), mask[idx, :width])
+        out = np.asarray(teacher.logits_for_ids(x[idx, :width], segment[idx, :width], mask[idx, :width]),
+                         dtype=np.float32)
         if logits is None:
             logits = np.zeros((n, out.shape[1]), dtype=np.float32)
         logits[idx] = out
@@ -365,16 +297,9 @@ def label_window(teacher: _Teacher, rows: Rows, batch_size: int, bucket: bool,
     block = {"x": x, "length": lengths.astype(np.int16), "y": np.asarray(rows.labels, dtype=np.int32),
              "logits": logits, "ysm": softmax(logits), "text": list(rows.texts)}
     if rows.texts_b is not None:
-        block["segment"] = segment
+        block["segment"] = segment.astype(np.int8)
         block["text_b"] = list(rows.texts_b)
     return block
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row softmax, computed in float64 and stored as float32."""
-    z = logits.astype(np.float64)
-    z = np.exp(z - z.max(axis=1, keepdims=True))
-    return (z / z.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
 def _split_metrics(group: h5py.Group, label_names: list[str]) -> dict:

@@ -20,9 +20,10 @@ import h5py
 import numpy as np
 
 from distill.metrics import classification_metrics
+from distill.wordpiece import SPECIAL_TOKENS
 from materials import schema
 
-SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+SPECIALS = list(SPECIAL_TOKENS)
 PAD_ID, CLS_ID, SEP_ID = 0, 2, 3
 
 

@@ -5,10 +5,10 @@ Owns `StudentConfig` (every hyper-parameter of a student run) and
 `materials.reader.MaterialsFile`) and writes a run folder in the same shape
 as a teacher run, so `distill report` and `distill predict` treat both alike:
 
-  run.json            kind "student", arch, task, config, label names,
-                      tokenizer facts (lowercase, max_seq_len, vocab sha256),
-                      the materials file and its teacher, parameter counts,
-                      `complete` (false until the end)
+  run.json            `distill.runfiles.RunInfo`: kind "student", name (the
+                      arch), task, config, label names, tokenizer facts,
+                      parameter counts, provenance (the materials file and
+                      its teacher), `complete` (false until the end)
   model.keras         the best KimCNN (Keras format), saved whenever dev improves
   vocab.txt           the teacher's vocab (from the file's /vocab), for `distill predict`
   label_names.json
@@ -19,18 +19,19 @@ as a teacher run, so `distill report` and `distill predict` treat both alike:
                       the teacher's own accuracy on the rows, seconds, it/s
   tensorboard/        batch loss; per-epoch train and dev scalars
 
-Why a custom loop (as the teacher's): batches are cut to their longest row,
-so shapes vary; one `tf.function` with `None` dimensions traces once for all
-of them. The transfer split (y = -1, teacher logits only) is interleaved with
-train batch by batch in a seeded random order; a transfer batch adds to the
-distillation term only (`students.losses.ce` ignores y = -1 rows), and the
-`ce` baseline skips it since it has nothing to learn from there.
+Training is the engine's (`distill.training`: Keras `fit` on a `Distiller`,
+whose `compute_loss` reads the cached teacher logits from the batch).
+Batches are cut to their longest row, so shapes vary; the dataset's
+signature has `None` dimensions and `fit` traces its step once. The transfer
+split (y = -1, teacher logits only) is interleaved with train batch by batch
+in a seeded random order; a transfer batch adds to the distillation term
+only (`students.losses.ce` ignores y = -1 rows), and the `ce` baseline skips
+it since it has nothing to learn from there.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime as _dt
 import hashlib
 import json
 import math
@@ -43,24 +44,21 @@ from typing import Callable
 import keras
 import numpy as np
 import tensorflow as tf
-from tqdm.auto import tqdm
 
 from distill.errors import DistillError
 from distill.metrics import classification_metrics, primary_metric
-from distill.runfiles import (MODEL_FILE, RUN_FILE, improved, json_default, prepare_run_dir, read_json_or_none,
-                              save_model, write_json_atomic)
+from distill import runfiles, training
+from distill.runfiles import (EPOCHS_FILE, EVAL_RESULTS, LABELS_FILE, MODEL_FILE, TENSORBOARD_DIR,  # noqa: F401
+                              TRAIN_RESULTS, VOCAB_FILE, RunInfo, TokenizerFacts, prepare_run_dir,
+                              write_json_atomic, write_run)
+from distill.sources import sha256_file
+from distill.training import Schedule
 from materials.reader import MaterialsFile
 from students import losses
 from students.kim_cnn import EMBEDDING_MODES, build_kim_cnn
 
 KIND = "student"
 ARCHS = ("kim-cnn",)
-VOCAB_FILE = "vocab.txt"
-LABELS_FILE = "label_names.json"
-EPOCHS_FILE = "epochs.jsonl"
-TRAIN_RESULTS = "train_results.json"
-EVAL_RESULTS = "eval_results.json"
-TENSORBOARD_DIR = "tensorboard"
 
 EPOCH_METRICS = ("accuracy", "f1", "f1_macro", "f1_weighted", "mcc")
 MONITORS = ("dev_loss", "dev_ce", "dev_agreement", "dev_primary", *(f"dev_{m}" for m in EPOCH_METRICS))
@@ -162,23 +160,58 @@ class StudentConfig:
         return cls(**d)
 
 
+# ---------------------------------------------------------------- distiller
+class Distiller(keras.Model):
+    """A student as a Keras model that learns from cached teacher logits.
+
+    `call` is the student; `compute_loss` reads the targets of a batch,
+    `{"y": gold labels (-1 = none), "logits": the teacher's logits}`, and
+    applies `students.losses.student_loss` (rows with y = -1 add to the
+    distillation term only). `fit` then trains it like any Keras model; the
+    `agreement` metric is the share of rows where student and teacher pick
+    the same label. Only `student` is saved: it is what predicts.
+    """
+
+    def __init__(self, student: keras.Model, loss: str, temperature: float, alpha: float, **kwargs):
+        super().__init__(**kwargs)
+        self.student = student
+        self.loss_name, self.temperature, self.alpha = loss, temperature, alpha
+        self.agreement = keras.metrics.Mean(name="agreement")
+        self.built = True
+
+    def call(self, inputs, training=False):
+        return self.student(inputs, training=training)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        teacher_logits = y["logits"]
+        agree = tf.cast(tf.equal(tf.argmax(y_pred, 1), tf.argmax(teacher_logits, 1)), tf.float32)
+        self.agreement.update_state(agree)
+        return losses.student_loss(self.loss_name, y_pred, y["y"], teacher_logits, temperature=self.temperature,
+                                   alpha=self.alpha)
+
+
 # ------------------------------------------------------------------ trainer
 class StudentTrainer:
     """Trains one student on a materials file and writes its run folder.
 
-    After `fit`: `model_` (best weights), `history_` (one dict per epoch),
-    `best_epoch_`, `stopped_early_`, `eval_results_`, `train_results_`,
-    `run_dir_`, `traces_` (traces per compiled function; 1 each).
-    `on_epoch_end(record)` is called after each epoch (tests use it).
+    Training runs through the engine (`distill.training`: Keras `fit` on a
+    `Distiller`), so a folder holding an interrupted run of the same config
+    resumes from its last finished epoch. After `fit`: `model_` (best
+    weights), `history_` (one dict per epoch), `best_epoch_`,
+    `stopped_early_`, `eval_results_`, `train_results_`, `run_dir_`,
+    `traces_` (traces per compiled function; 1 each), `resumed_epochs_`.
+    `on_epoch_end(record)` is called after each epoch (tests use it);
+    `callbacks` are extra Keras callbacks.
     """
 
     def __init__(self, config: StudentConfig | None = None, *, progress: bool = True,
                  echo: Callable[[str], None] | None = print,
-                 on_epoch_end: Callable[[dict], None] | None = None):
+                 on_epoch_end: Callable[[dict], None] | None = None, callbacks: list | None = None):
         self.config = config or StudentConfig()
         self.progress = progress
         self.echo = echo or (lambda line: None)
         self.on_epoch_end = on_epoch_end
+        self.callbacks = callbacks
 
     def fit(self, materials_path, run_dir, overwrite: bool = False) -> "StudentTrainer":
         c = self.config
@@ -186,15 +219,16 @@ class StudentTrainer:
         started = time.perf_counter()
         with MaterialsFile(materials_path) as mf:
             splits = _check_splits(mf, c)
-            prepare_run_dir(run_dir, overwrite, KIND)
+            resuming = prepare_run_dir(run_dir, overwrite, KIND, config=c.to_dict())
             keras.utils.set_random_seed(c.seed)
             model = build_kim_cnn(mf.embedding, mf.num_labels, embedding_mode=c.embedding, widths=c.widths,
                                   filters=c.filters, dropout=c.dropout, max_norm=c.max_norm, seed=c.seed)
             optimizer = keras.optimizers.Adam(learning_rate=c.lr)
             optimizer.build(model.trainable_variables)
+            distiller = Distiller(model, c.loss, c.temperature, c.alpha)
+            distiller.compile(optimizer=optimizer, jit_compile=False)
             self.traces_: dict[str, int] = {"train": 0, "forward": 0}
             num_labels = mf.num_labels
-            train_step = _compiled_train_step(model, optimizer, c, num_labels, self.traces_)
             forward = _compiled_forward(model, self.traces_)
 
             primary = primary_metric(mf.task)
@@ -202,7 +236,7 @@ class StudentTrainer:
             rows = {s: mf.rows(s) for s in mf.splits}
             train_rows = sum(rows[s] for s in splits)
             info = _run_info(mf, c, model, rows, splits, primary, monitor_key)
-            _write_run_files(run_dir, mf, info)
+            _write_run_files(run_dir, mf, info, resuming)
 
             streams = {s: mf.dataset(s, batch_size=c.batch_size, targets=("y", "logits"), shuffle=True,
                                      seed=c.seed + i) for i, s in enumerate(splits)}
@@ -213,139 +247,52 @@ class StudentTrainer:
                       + " + ".join(f"{rows[s]} {s}" for s in splits) + f" rows, {rows['dev']} dev; "
                       f"{c.epochs} epochs x {steps_per_epoch} steps, batch {c.batch_size}, lr {c.lr:g} -> {run_dir}")
 
-            writer = tf.summary.create_file_writer(str(run_dir / TENSORBOARD_DIR))
-            history: list[dict] = []
-            best_value, best_weights, best_epoch, since_best = None, None, None, 0
-            stopped_early, step, train_seconds = False, 0, 0.0
-            first_step_seconds = None
+            def batches(epoch):
+                # Train and transfer batches interleaved in a seeded order that depends on the epoch.
+                order = np.random.default_rng([c.seed, epoch]).permutation(
+                    np.repeat(np.arange(len(splits)), [batches_per_split[s] for s in splits]))
+                iterators = [iter(streams[s]) for s in splits]
+                for which in order:
+                    features, targets = next(iterators[which])
+                    yield (_model_inputs(features), {"y": targets["y"], "logits": targets["logits"]},
+                           int(features["length"].shape[0]))
+
+            def evaluate():
+                dev = _score(_logits(forward, mf, "dev", c.eval_batch_size), dev_y, dev_teacher, c, mf.label_names)
+                return {f"dev_{k}": dev.get(k) for k in ("loss", "ce", "agreement", "logit_mse", *EPOCH_METRICS)}
+
+            def train_record(logs):
+                return {"train_loss": float(logs["loss"]), "train_agreement": float(logs["agreement"])}
+
+            signature = (FEATURE_SPEC, {"y": tf.TensorSpec([None], tf.int32, name="y"),
+                                        "logits": tf.TensorSpec([None, num_labels], tf.float32, name="logits")})
             try:
-                for epoch in range(1, c.epochs + 1):
-                    order = np.random.default_rng([c.seed, epoch]).permutation(
-                        np.repeat(np.arange(len(splits)), [batches_per_split[s] for s in splits]))
-                    iterators = [iter(streams[s]) for s in splits]
-                    epoch_start = time.perf_counter()
-                    loss_sum = agree_sum = 0.0
-                    seen = 0
-                    bar = tqdm(total=train_rows, unit="ex", desc=f"epoch {epoch}/{c.epochs}",
-                               disable=not self.progress, leave=False, dynamic_ncols=True)
-                    try:
-                        for which in order:
-                            features, targets = next(iterators[which])
-                            t_step = time.perf_counter()
-                            loss, agree = train_step(_model_inputs(features), targets["y"], targets["logits"])
-                            loss, agree = float(loss), float(agree)
-                            if first_step_seconds is None:
-                                first_step_seconds = time.perf_counter() - t_step
-                            n = int(features["length"].shape[0])
-                            loss_sum += loss * n
-                            agree_sum += agree * n
-                            seen += n
-                            with writer.as_default(step=step):
-                                tf.summary.scalar("batch/loss", loss)
-                                tf.summary.scalar("batch/agreement", agree)
-                            step += 1
-                            bar.update(n)
-                            bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
-                    finally:
-                        bar.close()
-                    epoch_seconds = time.perf_counter() - epoch_start
-                    train_seconds += epoch_seconds
-
-                    t_eval = time.perf_counter()
-                    dev_logits = _logits(forward, mf, "dev", c.eval_batch_size)
-                    dev_seconds = time.perf_counter() - t_eval
-                    dev = _score(dev_logits, dev_y, dev_teacher, c, mf.label_names)
-                    record = {
-                        "epoch": epoch,
-                        "step": step,
-                        "train_loss": loss_sum / seen,
-                        "train_agreement": agree_sum / seen,
-                        **{f"dev_{k}": dev.get(k) for k in ("loss", "ce", "agreement", "logit_mse",
-                                                             *EPOCH_METRICS)},
-                        "train_seconds": round(epoch_seconds, 3),
-                        "train_examples_per_s": round(seen / epoch_seconds, 2),
-                        "dev_seconds": round(dev_seconds, 3),
-                    }
-                    value = record[monitor_key]
-                    better = improved(value, best_value, c.monitor_mode, c.min_delta)
-                    record["improved"] = better
-                    if better:
-                        best_value, best_epoch, since_best = value, epoch, 0
-                        best_weights = [w.numpy() for w in model.weights]
-                        info["best_epoch"] = epoch
-                        info[f"best_{monitor_key}"] = value
-                        if c.save_model:
-                            info["model_sha256"] = save_model(model, run_dir)
-                        write_json_atomic(run_dir / RUN_FILE, info)
-                    else:
-                        since_best += 1
-                    history.append(record)
-                    with open(run_dir / EPOCHS_FILE, "a", encoding="utf-8") as handle:
-                        handle.write(json.dumps(record, default=json_default) + "\n")
-                    with writer.as_default(step=epoch):
-                        for key, v in record.items():
-                            if key.startswith(("train_loss", "train_agreement", "dev_")) and key != "dev_seconds" \
-                                    and isinstance(v, float) and math.isfinite(v):
-                                tf.summary.scalar(f"epoch/{key}", v)
-                    writer.flush()
-                    self.echo(_epoch_line(record, c.epochs, monitor_key))
-                    if self.on_epoch_end is not None:
-                        self.on_epoch_end(record)
-                    if since_best >= c.patience and epoch < c.epochs:
-                        stopped_early = True
-                        self.echo(f"early stop: {monitor_key} has not improved for {c.patience} epochs; "
-                                  f"best was epoch {best_epoch}")
-                        break
+                result = training.train(
+                    distiller, batches, signature, steps_per_epoch, train_rows, evaluate, run_dir,
+                    Schedule(c.epochs, monitor_key, c.monitor_mode, c.patience, c.min_delta),
+                    train_record=train_record, epoch_line=lambda r: _epoch_line(r, c.epochs, monitor_key),
+                    on_improve=training.saver_of_best(model, run_dir, info, c.save_model),
+                    on_epoch_end=self.on_epoch_end, callbacks=self.callbacks, progress=self.progress, echo=self.echo)
             except KeyboardInterrupt:
-                info["interrupted"] = True
-                info["timings"]["train_seconds"] = round(train_seconds, 3)
-                write_json_atomic(run_dir / RUN_FILE, info)
-                self.echo(f"interrupted: {run_dir} " + (f"keeps the best checkpoint so far (epoch {best_epoch})"
-                                                        if best_epoch and c.save_model else "has no checkpoint"))
+                training.mark_interrupted(run_dir, info, c.save_model, self.echo)
                 raise
-            finally:
-                writer.close()
+            self.traces_["train"] = result.traces
 
-            if best_weights is None:
+            if result.best_epoch is None:
                 raise DistillError(f"{mf.path}: {monitor_key} was never a number on dev (no labelled dev rows?); "
                                    "choose --monitor dev_loss or dev_agreement")
-            for variable, value in zip(model.weights, best_weights):
-                variable.assign(value)
             eval_results = {s: _evaluate(forward, mf, s, c, mf.label_names)
                             for s in ("dev", "test") if s in mf.splits and mf.rows(s)}
-            write_json_atomic(run_dir / EVAL_RESULTS, eval_results)
-
-        examples = sum(train_rows for _ in history)
-        train_results = {
-            "epochs_run": len(history),
-            "best_epoch": best_epoch,
-            "monitor": monitor_key,
-            "mode": c.monitor_mode,
-            "best_value": best_value,
-            "stopped_early": stopped_early,
-            "steps": step,
-            "steps_per_epoch": steps_per_epoch,
-            "train_splits": list(splits),
-            "train_seconds": round(train_seconds, 3),
-            "train_examples": examples,
-            "train_examples_per_s": round(examples / train_seconds, 2) if train_seconds else None,
-            "first_step_seconds": round(first_step_seconds or 0.0, 3),
-            "traces": dict(self.traces_),
-            "history": history,
-        }
-        write_json_atomic(run_dir / TRAIN_RESULTS, train_results)
-        info["complete"] = True
-        info["stopped_early"] = stopped_early
-        info["epochs_run"] = len(history)
-        info["timings"].update(train_seconds=round(train_seconds, 3),
-                               eval_seconds=round(sum(r["seconds"] for r in eval_results.values()), 3),
-                               total_seconds=round(time.perf_counter() - started, 3))
-        write_json_atomic(run_dir / RUN_FILE, info)
+            train_results = training.finish_run(run_dir, info, result, eval_results, started, mode=c.monitor_mode,
+                                                steps_per_epoch=steps_per_epoch, train_splits=list(splits),
+                                                traces=dict(self.traces_))
+        history = result.history
 
         self.model_ = model
         self.history_ = history
-        self.best_epoch_ = best_epoch
-        self.stopped_early_ = stopped_early
+        self.best_epoch_ = result.best_epoch
+        self.stopped_early_ = result.stopped_early
+        self.resumed_epochs_ = result.resumed_epochs
         self.eval_results_ = eval_results
         self.train_results_ = train_results
         self.run_dir_ = run_dir
@@ -356,11 +303,7 @@ def finished_results(run_dir) -> dict | None:
     """eval_results of a finished student run in `run_dir`, or None (missing, interrupted, other kind).
 
     The CLI reuses such a run instead of training it again."""
-    info = read_json_or_none(Path(run_dir) / RUN_FILE)
-    if not (isinstance(info, dict) and info.get("kind") == KIND and info.get("complete")):
-        return None
-    results = read_json_or_none(Path(run_dir) / EVAL_RESULTS)
-    return results if isinstance(results, dict) else None
+    return runfiles.finished_results(run_dir, KIND)
 
 
 def run_id(materials_path, config: StudentConfig) -> str:
@@ -395,47 +338,26 @@ def _check_splits(mf: MaterialsFile, c: StudentConfig) -> list[str]:
     return splits
 
 
-def _run_info(mf, c, model, rows, splits, primary, monitor_key) -> dict:
-    from distill.sources import sha256_file
-
-    return {
-        "kind": KIND,
-        "schema": 1,
-        "complete": False,
-        "interrupted": False,
-        "name": c.arch,
-        "arch": c.arch,
-        "task": mf.task,
-        "is_pair": bool(mf.is_pair),
-        "primary_metric": primary,
-        "config": c.to_dict(),
-        "label_names": list(mf.label_names),
-        "max_seq_len": int(mf.max_seq_len),
-        "lowercase": bool(mf.lowercase),
-        "vocab_sha256": mf.tokenizer.get("vocab_sha256"),
-        "materials": {"path": str(mf.path.resolve()), "sha256": sha256_file(mf.path), "rows": rows,
-                      "train_splits": list(splits), "teacher": mf.teacher, "dataset": mf.dataset_info},
-        "teacher": (mf.teacher or {}).get("name"),
-        "params": int(model.count_params()),
-        "trainable_params": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
-        "model_file": MODEL_FILE if c.save_model else None,
-        "model_sha256": None,
-        "monitor": monitor_key,
-        "best_epoch": None,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
-        "timings": {},
-    }
+def _run_info(mf, c, model, rows, splits, primary, monitor_key) -> RunInfo:
+    return RunInfo(
+        kind=KIND, name=c.arch, task=mf.task, config=c.to_dict(), label_names=list(mf.label_names),
+        tokenizer=TokenizerFacts(bool(mf.lowercase), int(mf.max_seq_len), mf.tokenizer.get("vocab_sha256")),
+        primary_metric=primary, is_pair=bool(mf.is_pair), params=int(model.count_params()),
+        trainable_params=int(sum(np.prod(w.shape) for w in model.trainable_weights)),
+        provenance={"materials": {"path": str(mf.path.resolve()), "sha256": sha256_file(mf.path), "rows": rows,
+                                  "train_splits": list(splits), "teacher": mf.teacher, "dataset": mf.dataset_info}},
+        rows={s: rows[s] for s in splits}, model_file=MODEL_FILE if c.save_model else None, monitor=monitor_key,
+        versions={"tensorflow": tf.__version__, "keras": keras.__version__})
 
 
-def _write_run_files(run_dir: Path, mf: MaterialsFile, info: dict) -> None:
+def _write_run_files(run_dir: Path, mf: MaterialsFile, info: RunInfo, resuming: bool) -> None:
     """vocab + labels + run.json: what `students.export` needs to turn raw text into ids."""
-    tmp = run_dir / f".{VOCAB_FILE}.partial"
-    tmp.write_text("".join(token + "\n" for token in mf.vocab), encoding="utf-8")
-    os.replace(tmp, run_dir / VOCAB_FILE)
-    write_json_atomic(run_dir / LABELS_FILE, list(mf.label_names))
-    write_json_atomic(run_dir / RUN_FILE, info)
-    (run_dir / EPOCHS_FILE).write_text("")
+    if not resuming:
+        tmp = run_dir / f".{VOCAB_FILE}.partial"
+        tmp.write_text("".join(token + "\n" for token in mf.vocab), encoding="utf-8")
+        os.replace(tmp, run_dir / VOCAB_FILE)
+        write_json_atomic(run_dir / LABELS_FILE, list(mf.label_names))
+    write_run(run_dir, info)
 
 
 FEATURE_SPEC = {"token_ids": tf.TensorSpec([None, None], tf.int32, name="token_ids"),
@@ -445,25 +367,6 @@ FEATURE_SPEC = {"token_ids": tf.TensorSpec([None, None], tf.int32, name="token_i
 def _model_inputs(features: dict) -> dict:
     """Only what the CNN reads: a pair's segment ids are not an input (the [SEP] token marks the boundary)."""
     return {"token_ids": features["token_ids"], "length": features["length"]}
-
-
-def _compiled_train_step(model, optimizer, c: StudentConfig, num_labels: int, traces: dict):
-    variables = model.trainable_variables
-
-    @tf.function(input_signature=[FEATURE_SPEC, tf.TensorSpec([None], tf.int32, name="y"),
-                                  tf.TensorSpec([None, num_labels], tf.float32, name="teacher_logits")])
-    def train_step(features, y, teacher_logits):
-        traces["train"] += 1
-        with tf.GradientTape() as tape:
-            logits = model(features, training=True)
-            loss = losses.student_loss(c.loss, logits, y, teacher_logits, temperature=c.temperature,
-                                       alpha=c.alpha)
-        gradients = tape.gradient(loss, variables)
-        optimizer.apply_gradients(zip(gradients, variables))
-        agree = tf.reduce_mean(tf.cast(tf.equal(tf.argmax(logits, 1), tf.argmax(teacher_logits, 1)), tf.float32))
-        return loss, agree
-
-    return train_step
 
 
 def _compiled_forward(model, traces: dict | None = None):

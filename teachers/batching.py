@@ -23,7 +23,7 @@ from typing import Callable, Sequence
 import numpy as np
 import tensorflow as tf
 
-from teachers.tokenizer import Encoding, pad_batch
+from distill.wordpiece import Encoding, pad_batch
 
 INPUT_KEYS = ("token_ids", "segment_ids", "padding_mask")
 BATCH_SPEC = {key: tf.TensorSpec([None, None], tf.int32, name=key) for key in INPUT_KEYS}
@@ -104,9 +104,3 @@ def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
     z = z - z.max(axis=1, keepdims=True)
     log_probs = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
     return float(-log_probs[np.arange(len(z)), labels[known]].mean())
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)

@@ -51,15 +51,14 @@ from distill.errors import DistillError
 from distill import runfiles
 from distill.metrics import classification_metrics
 from distill.runfiles import (EPOCHS_FILE, EVAL_RESULTS, LABELS_FILE, MODEL_FILE, TENSORBOARD_DIR,  # noqa: F401
-                              TRAIN_RESULTS, VOCAB_FILE, RunInfo, TokenizerFacts, prepare_run_dir, save_model,
+                              TRAIN_RESULTS, VOCAB_FILE, RunInfo, TokenizerFacts, prepare_run_dir,
                               write_json_atomic, write_run)
-from distill.sources import sha256_file
 from distill import training
-from distill.training import Schedule, discard_backup
+from distill.training import Schedule
 from teachers.batching import BATCH_SPEC, Traces, bucketed_batches, compiled_forward, cross_entropy, \
     logits_in_order, pad_rows
 from teachers.classifier import BertClassifier
-from teachers.tokenizer import Encoding, WordPieceTokenizer
+from distill.wordpiece import Encoding, WordPieceTokenizer
 
 KIND = "teacher"
 CONFIG_FILE = "config.json"
@@ -283,49 +282,25 @@ class Finetuner:
             return {"train_loss": float(logs["loss"]), "train_accuracy": float(logs["accuracy"]),
                     "learning_rate": float(schedule(max(0, model.optimizer.iterations.numpy() - 1)))}
 
-        def on_improve(record):
-            info.best_epoch, info.best_value = record["epoch"], record[monitor_key]
-            if c.save_model:
-                info.model_sha256 = save_model(model, run_dir)
-            write_run(run_dir, info)
-
         try:
             result = training.train(model, batches, (BATCH_SPEC, LABELS_SPEC), steps_per_epoch, len(train_enc), evaluate,
                            run_dir, Schedule(c.epochs, monitor_key, c.monitor_mode, c.patience, c.min_delta),
                            train_record=train_record, epoch_line=lambda r: _epoch_line(r, c.epochs, monitor_key),
-                           on_improve=on_improve, on_epoch_end=self.on_epoch_end, callbacks=self.callbacks,
+                           on_improve=training.saver_of_best(model, run_dir, info, c.save_model),
+                           on_epoch_end=self.on_epoch_end, callbacks=self.callbacks,
                            progress=self.progress, echo=self.echo)
         except KeyboardInterrupt:
-            info.interrupted = True
-            write_run(run_dir, info)
-            saved = info.best_epoch and c.save_model
-            self.echo(f"interrupted: {run_dir} keeps the best checkpoint so far (epoch {info.best_epoch}); "
-                      "the same command resumes it" if saved else f"interrupted: {run_dir} has no checkpoint")
+            training.mark_interrupted(run_dir, info, c.save_model, self.echo)
             raise
         self.traces_["train"] = result.traces
 
         eval_results = {"dev": _evaluate(forward, dev_enc, dev, task, c.eval_batch_size)}
         if test_enc is not None:
             eval_results["test"] = _evaluate(forward, test_enc, test, task, c.eval_batch_size)
-        write_json_atomic(run_dir / EVAL_RESULTS, eval_results)
+        train_results = training.finish_run(run_dir, info, result, eval_results, started, mode=c.monitor_mode,
+                                            steps_per_epoch=steps_per_epoch,
+                                            tokenize_seconds=round(tokenize_seconds, 3), traces=dict(self.traces_))
         history = result.history
-        train_results = {"epochs_run": len(history), "best_epoch": result.best_epoch, "monitor": monitor_key,
-                         "mode": c.monitor_mode, "best_value": result.best_value,
-                         "stopped_early": result.stopped_early, "resumed_epochs": result.resumed_epochs,
-                         "steps_per_epoch": steps_per_epoch, **result.timing(),
-                         "tokenize_seconds": round(tokenize_seconds, 3), "traces": dict(self.traces_),
-                         "history": history}
-        write_json_atomic(run_dir / TRAIN_RESULTS, train_results)
-        info.best_epoch, info.best_value = result.best_epoch, result.best_value
-        if c.save_model and (run_dir / MODEL_FILE).exists():
-            info.model_sha256 = sha256_file(run_dir / MODEL_FILE)
-        info.complete, info.interrupted = True, False
-        info.stopped_early, info.epochs_run = result.stopped_early, len(history)
-        info.timings.update(train_seconds=train_results["train_seconds"],
-                            eval_seconds=round(sum(r["seconds"] for r in eval_results.values()), 3),
-                            total_seconds=round(time.perf_counter() - started, 3))
-        write_run(run_dir, info)
-        discard_backup(run_dir)
 
         self.history_ = history
         self.best_epoch_ = result.best_epoch

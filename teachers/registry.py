@@ -31,7 +31,7 @@ from distill.errors import DistillError
 from teachers.bert import BertConfig, BertEncoder
 from teachers.checkpoints import GOOGLE_CONFIG, google_checkpoint_prefix, load_google_checkpoint, \
     load_hf_safetensors, read_google_config
-from teachers.tokenizer import WordPieceTokenizer, build_vocab, read_vocab
+from distill.wordpiece import WordPieceTokenizer, build_vocab, read_vocab
 
 RANDOM_WEIGHTS = "random weights — for throughput only"
 GOOGLE_TEACHERS = {"bert-base": "base", "bert-large": "large"}

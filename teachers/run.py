@@ -23,21 +23,22 @@ import numpy as np
 
 from distill.data.dataset import Dataset
 from distill.errors import DistillError
-from distill.runfiles import MODEL_FILE, RUN_FILE
-from teachers.batching import Traces, compiled_forward, logits_in_order, softmax
+from distill.metrics import softmax
+from distill.runfiles import MODEL_FILE, RUN_FILE, RunInfo, read_run
+from distill.wordpiece import Encoding, WordPieceTokenizer
+from teachers.batching import Traces, compiled_forward, logits_in_order
 from teachers.bert import BertConfig
 from teachers.classifier import BertClassifier
 from teachers.finetune import CONFIG_FILE, KIND, VOCAB_FILE, split_metrics
-from teachers.tokenizer import WordPieceTokenizer
 
 
 class TeacherRun:
     """A fine-tuned teacher: `.model` (BertClassifier), `.encoder`, `.tokenizer`,
     `.config` (BertConfig), `.label_names`, `.max_seq_len`, `.task_name`,
     `.teacher_name`, `.weights_sha256` (of model.keras), `.vocab_path`,
-    `.lowercase`, `.is_pair`, `.complete`, `.run_dir`, `.info` (run.json)."""
+    `.lowercase`, `.is_pair`, `.complete`, `.run_dir`, `.info` (its `RunInfo`)."""
 
-    def __init__(self, run_dir: Path, info: dict, model: BertClassifier, tokenizer: WordPieceTokenizer,
+    def __init__(self, run_dir: Path, info: RunInfo, model: BertClassifier, tokenizer: WordPieceTokenizer,
                  weights_sha256: str):
         self.run_dir = Path(run_dir)
         self.info = info
@@ -53,15 +54,12 @@ class TeacherRun:
         from distill.sources import sha256_file
 
         run_dir = Path(run_dir)
-        info = read_run_info(run_dir)
-        if info.get("kind") != KIND:
-            raise DistillError(f"{run_dir / RUN_FILE}: kind is {info.get('kind')!r}, not a teacher run")
-        for key in ("label_names", "max_seq_len", "lowercase", "task"):
-            if key not in info:
-                raise DistillError(f"{run_dir / RUN_FILE}: missing {key!r}")
+        if not run_dir.is_dir():
+            raise DistillError(f"{run_dir}: no such run folder")
+        info = read_run(run_dir, KIND)
         model_path = run_dir / MODEL_FILE
         if not model_path.exists():
-            why = "training was interrupted before the first epoch ended" if not info.get("complete") \
+            why = "training was interrupted before the first epoch ended" if not info.complete \
                 else "the file is missing"
             raise DistillError(f"{model_path}: no saved model ({why})")
         config = _read_config(run_dir / CONFIG_FILE)
@@ -73,12 +71,12 @@ class TeacherRun:
             raise DistillError(f"{model_path}: holds a {type(model).__name__}, not a BertClassifier")
         if model.config != config:
             raise DistillError(f"{run_dir / CONFIG_FILE}: does not match the encoder saved in {model_path}")
-        label_names = list(info["label_names"])
+        label_names = list(info.label_names)
         if model.num_labels != len(label_names):
             raise DistillError(f"{run_dir / RUN_FILE}: {len(label_names)} label names but the model has "
                                f"{model.num_labels} outputs")
-        tokenizer = WordPieceTokenizer(run_dir / VOCAB_FILE, lowercase=bool(info["lowercase"]),
-                                       max_seq_len=int(info["max_seq_len"]))
+        tokenizer = WordPieceTokenizer(run_dir / VOCAB_FILE, lowercase=info.lowercase,
+                                       max_seq_len=info.max_seq_len)
         if len(tokenizer) != config.vocab_size:
             raise DistillError(f"{run_dir / VOCAB_FILE}: {len(tokenizer)} tokens but the model's vocab_size "
                                f"is {config.vocab_size}")
@@ -95,23 +93,23 @@ class TeacherRun:
 
     @property
     def label_names(self) -> list[str]:
-        return list(self.info["label_names"])
+        return list(self.info.label_names)
 
     @property
     def max_seq_len(self) -> int:
-        return int(self.info["max_seq_len"])
+        return self.info.max_seq_len
 
     @property
     def lowercase(self) -> bool:
-        return bool(self.info["lowercase"])
+        return self.info.lowercase
 
     @property
     def task_name(self) -> str:
-        return str(self.info["task"])
+        return self.info.task
 
     @property
     def teacher_name(self) -> str:
-        return str(self.info.get("teacher", self.config.name))
+        return self.info.name
 
     @property
     def vocab_path(self) -> Path:
@@ -119,11 +117,30 @@ class TeacherRun:
 
     @property
     def is_pair(self) -> bool:
-        return bool(self.info.get("is_pair", False))
+        return self.info.is_pair
 
     @property
     def complete(self) -> bool:
-        return bool(self.info.get("complete", False))
+        return self.info.complete
+
+    # ----------------- what materials generation reads (materials.teacher.MaterialsTeacher, structurally)
+    @property
+    def vocab(self) -> list[str]:
+        return self.tokenizer.vocab
+
+    @property
+    def vocab_sha256(self) -> str:
+        return self.tokenizer.vocab_sha256
+
+    def encode(self, texts: Sequence[str], texts_b: Sequence[str] | None = None) -> Encoding:
+        return self.tokenizer.encode(texts, texts_b)
+
+    def word_embeddings(self) -> np.ndarray:
+        return np.asarray(self.encoder.word_embeddings.numpy(), dtype=np.float32)
+
+    def teacher_provenance(self) -> dict:
+        return {"name": self.teacher_name or self.config.name, "config": self.config.to_dict(),
+                "weights_sha256": self.weights_sha256, "run_dir": str(self.run_dir)}
 
     # ---------------------------------------------------------- inference
     def logits_for_ids(self, token_ids, segment_ids, padding_mask) -> np.ndarray:
@@ -161,23 +178,6 @@ class TeacherRun:
         start = time.perf_counter()
         logits = self.predict_logits(dataset.texts, dataset.texts_b, batch_size)
         return split_metrics(logits, dataset.labels, self.label_names, time.perf_counter() - start)
-
-
-def read_run_info(run_dir: str | os.PathLike) -> dict:
-    """The `run.json` of a run folder (teacher or student), checked to be a JSON object."""
-    run_dir = Path(run_dir)
-    path = run_dir / RUN_FILE
-    if not run_dir.is_dir():
-        raise DistillError(f"{run_dir}: no such run folder")
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DistillError(f"{path}: missing; {run_dir} is not a run folder") from None
-    except (OSError, ValueError) as exc:
-        raise DistillError(f"{path}: unreadable ({exc})") from None
-    if not isinstance(info, dict):
-        raise DistillError(f"{path}: expected a JSON object")
-    return info
 
 
 def _read_config(path: Path) -> BertConfig:

@@ -20,7 +20,7 @@ from distill.data.synthetic import LABEL_NAMES, MARKER, WORDS, marker_task
 from teachers.bert import BertConfig, BertEncoder
 from teachers.finetune import FinetuneConfig, Finetuner
 from teachers.registry import LoadedTeacher
-from teachers.tokenizer import WordPieceTokenizer, build_vocab, read_vocab
+from distill.wordpiece import WordPieceTokenizer, build_vocab, read_vocab
 
 TINY_FINETUNE = FinetuneConfig(lr=3e-3, batch_size=16, epochs=5, max_seq_len=32, patience=5)
 """Fine-tuning that takes the tiny teacher above 95% dev accuracy on `marker_task` (a few seconds)."""

@@ -30,7 +30,7 @@ from sklearn.model_selection import ParameterGrid
 
 from distill.data.dataset import Task
 from distill.errors import DistillError
-from distill.runfiles import RUN_FILE, write_json_atomic
+from distill.runfiles import read_run_or_none, write_json_atomic
 from teachers.finetune import EVAL_RESULTS, KIND, TRAIN_RESULTS, FinetuneConfig, Finetuner
 
 RESULTS_FILE = "tune_results.json"
@@ -181,16 +181,16 @@ def _make_trial(config: FinetuneConfig, run_dir: Path, eval_results: dict, train
 
 def _finished(run_dir: Path, config: FinetuneConfig, task: Task) -> Trial | None:
     """The trial in `run_dir` if it finished with this config on this data."""
+    info = read_run_or_none(run_dir, KIND)
+    if not (info is not None and info.complete and info.config == config.to_dict()
+            and info.provenance.get("task_sha256") == task.sha256):
+        return None
     try:
-        info = json.loads((run_dir / RUN_FILE).read_text())
-        if not (info.get("kind") == KIND and info.get("complete") and info.get("config") == config.to_dict()
-                and info.get("task_sha256") == task.sha256):
-            return None
         eval_results = json.loads((run_dir / EVAL_RESULTS).read_text())
         train_results = json.loads((run_dir / TRAIN_RESULTS).read_text())
     except (OSError, ValueError):
         return None
-    seconds = float(info.get("timings", {}).get("total_seconds", 0.0))
+    seconds = float(info.timings.get("total_seconds", 0.0))
     return _make_trial(config, run_dir, eval_results, train_results, task.primary_metric, seconds, reused=True)
 
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from distill.data.synthetic import marker_task
-from materials.augment import (CLOSED_CLASSES, CLOSED_KIND, AugmentConfig, Augmenter, TransferInput, tokenize,
-                               word_kind)
+from materials.augment import AugmentConfig, Augmenter, TransferInput
 from materials.schema import MaterialsError
+from materials.word_kinds import word_kind
 
 # Words of several kinds, each kind with many members so a replacement is always available.
 KIND_WORDS = {
@@ -128,21 +128,6 @@ def test_capitalised_first_word_stays_capitalised():
     aug = fitted(train, n_per_example=1, p_mask=0.0, p_pos=1.0, p_ng=0.0, seed=0)
     (variant, _), = aug.variants(["The house was dark"])
     assert variant.split()[0] == "A"
-
-
-def test_word_kinds():
-    assert len(CLOSED_KIND) == sum(len(w) for w in CLOSED_CLASSES.values())   # lists are disjoint
-    expect = {"the": "article", "The": "article", "It's": "contraction", "don't": "negated_aux",
-              "isn\u2019t": "negated_aux", "film's": "possessive", "quickly": "open_ly",
-              "running": "open_ing", "wanted": "open_ed", "films": "open_s", "glass": "open_other",
-              "1967": "number", "179-minute": "number", "after-effects": "open_s", "of": "preposition",
-              "could": "modal", "never": "negation", "U.S.": "open_other"}
-    assert {w: word_kind(w) for w in expect} == expect
-
-
-def test_tokenize_keeps_words_whole_and_splits_punctuation():
-    assert tokenize("It's a three-hour film, isn't it? The U.S. -- 1967.") == \
-        ["It's", "a", "three-hour", "film", ",", "isn't", "it", "?", "The", "U.S.", "-", "-", "1967", "."]
 
 
 # ------------------------------------------------------------------- n-grams
@@ -266,60 +251,44 @@ def test_transfer_input_refuses_other_splits_and_carries_pairs():
     assert source.is_pair and blocks and all(len(b.texts_b) == len(b.texts) for b in blocks)
 
 
-def test_teacher_tokenizer_reads_the_mask_token_as_the_mask_id(tmp_path):
-    from teachers.tokenizer import WordPieceTokenizer, build_vocab
+class _NumpyTeacher:
+    """A `materials.teacher.MaterialsTeacher` in numpy (mean of 2-d word vectors as logits): no TensorFlow."""
 
-    tokenizer = WordPieceTokenizer(build_vocab(["the film is good"], tmp_path / "vocab.txt"))
-    ids = tokenizer.encode(["the [MASK] is good", "The [MASK]"]).ids
-    plain = tokenizer.encode(["the film is good"]).ids[0]
-    assert ids[0].tolist() == [*plain[:2], tokenizer.mask_id, *plain[3:]]
-    assert ids[1].tolist() == [*plain[:2], tokenizer.mask_id, plain[-1]]
-    assert tokenizer.tokens("a [mask] b") != tokenizer.tokens("a [MASK] b")   # only the exact token
-
-
-
-class _NumpyTeacherRun:
-    """Just what materials.generate reads from a teacher run, in numpy: fast, no TensorFlow."""
-
-    class _Weight:
-        path = "bert/embeddings/word_embeddings"
-
-        def __init__(self, table):
-            self.table = table
-
-        def numpy(self):
-            return self.table
-
-    class _Config:
-        def to_dict(self):
-            return {"name": "numpy-fake"}
+    label_names = ["negative", "positive"]
+    max_seq_len = 24
+    lowercase = True
+    is_pair = False
 
     def __init__(self, vocab_path):
-        from teachers.tokenizer import WordPieceTokenizer
+        from distill.wordpiece import WordPieceTokenizer
 
-        self.tokenizer = WordPieceTokenizer(vocab_path, max_seq_len=24)
-        self.max_seq_len = 24
-        self.label_names = ["negative", "positive"]
-        self.config = self._Config()
-        self.weights_sha256 = "numpy-fake"
-        self.run_dir = ""
-        rng = np.random.default_rng(0)
-        self.table = rng.normal(size=(len(self.tokenizer.vocab), 2)).astype(np.float32)
-        self.model = type("Model", (), {"weights": [self._Weight(self.table)]})()
+        self.tokenizer = WordPieceTokenizer(vocab_path, max_seq_len=self.max_seq_len)
+        self.vocab, self.vocab_sha256 = self.tokenizer.vocab, self.tokenizer.vocab_sha256
+        self.table = np.random.default_rng(0).normal(size=(len(self.vocab), 2)).astype(np.float32)
+
+    def encode(self, texts, texts_b=None):
+        return self.tokenizer.encode(texts, texts_b)
 
     def logits_for_ids(self, token_ids, segment_ids, padding_mask):
         mask = np.asarray(padding_mask, np.float32)[..., None]
         return (self.table[token_ids] * mask).sum(axis=1) / mask.sum(axis=1)
 
+    def word_embeddings(self):
+        return self.table
+
+    def teacher_provenance(self):
+        return {"name": "numpy-fake", "config": {"name": "numpy-fake"}, "weights_sha256": "numpy-fake",
+                "run_dir": ""}
+
 
 def test_an_augmented_transfer_split_resumes_after_a_crash(tmp_path):
     import h5py
 
+    from distill.wordpiece import build_vocab
     from materials.generate import generate
-    from teachers.tokenizer import build_vocab
 
     task = marker_task(n_train=60, n_dev=10, n_test=10, seed=4)
-    run = _NumpyTeacherRun(build_vocab(task["train"].texts, tmp_path / "vocab.txt", size=100))
+    run = _NumpyTeacher(build_vocab(task["train"].texts, tmp_path / "vocab.txt", size=100))
     config = AugmentConfig(n_per_example=4, seed=1)
     small = dict(splits=("train",), window_rows=32, batch_size=8, chunk_rows=16, progress=False, echo=None)
 

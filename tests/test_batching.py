@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from distill.metrics import softmax
+from distill.wordpiece import Encoding
 from teachers.batching import Traces, bucketed_batches, compiled_forward, cross_entropy, logits_in_order, \
-    pad_rows, softmax, sorted_batches
-from teachers.tokenizer import Encoding
+    pad_rows, sorted_batches
 
 
 def _encoding(lengths, seed=0):

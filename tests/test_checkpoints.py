@@ -15,7 +15,7 @@ from teachers.bert import BertConfig, BertEncoder
 from teachers.checkpoints import (google_to_hf_name, hf_to_google_name, load_google_checkpoint,
                                   load_hf_safetensors, read_google_config, save_google_checkpoint,
                                   save_hf_safetensors)
-from teachers.tokenizer import SPECIAL_TOKENS
+from distill.wordpiece import SPECIAL_TOKENS
 
 CONFIG = dataclasses.replace(BertConfig.preset("tiny"), vocab_size=40)
 INPUTS = {
@@ -233,7 +233,7 @@ def test_minilm_round_trip_through_a_google_checkpoint(tmp_path):
     assert again.tokenizer.lowercase and again.tokenizer.vocab_sha256 == teacher.tokenizer.vocab_sha256
     texts = ["A truly great film, I loved it.", "The stock market fell sharply today."]
     encoded = teacher.tokenizer.encode(texts, ["Was it?", "Yes."])
-    from teachers.tokenizer import pad_batch
+    from distill.wordpiece import pad_batch
 
     batch = pad_batch(encoded.ids, encoded.segments)
     a, b = teacher.encoder(batch), again.encoder(batch)

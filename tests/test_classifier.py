@@ -9,7 +9,7 @@ import pytest
 from distill.errors import DistillError
 from teachers.bert import BertConfig, BertEncoder
 from teachers.classifier import BertClassifier
-from teachers.tokenizer import pad_batch
+from distill.wordpiece import pad_batch
 
 CONFIG = dataclasses.replace(BertConfig.preset("tiny"), vocab_size=60)
 

@@ -8,7 +8,7 @@ import pytest
 from distill.errors import DistillError
 from materials.reader import MaterialsFile
 from materials.testing import write_toy_materials
-from students.export import StudentPredictor, pad_ids, wordpiece_tokenizer
+from students.export import StudentPredictor
 from students.train import StudentConfig, StudentTrainer
 
 
@@ -53,29 +53,32 @@ def test_predictor_carries_what_the_run_recorded(trained):
     assert len(ids) == 16 and ids[0] == 2 and ids[-1] == 3 and ids[1] == predictor.vocab.index("wonderful")
 
 
-def test_tokenizer_matches_the_teacher_tokenizer(tmp_path):
-    from teachers.tokenizer import WordPieceTokenizer, build_vocab
+def test_student_predictor_reads_text_as_the_teacher_tokenizer_does(tmp_path):
+    """The teacher tokenizes from its run's vocab.txt (as `TeacherRun.load` builds it); the student from
+    the vocab its own run holds (the materials file's copy). Same ids, token for token: "[MASK]" as
+    augmentation writes it, pairs, truncation, upper case."""
+    from distill.wordpiece import WordPieceTokenizer, build_vocab, read_vocab, vocab_text
 
     corpus = ["A gripping, funny film!", "Naïve café owners don't sing", "unbelievably dull 1990s remake",
               "北京 is far", "the the the quick brown fox"]
-    vocab_path = build_vocab(corpus, tmp_path / "vocab.txt", size=60)
-    vocab = vocab_path.read_text(encoding="utf-8").splitlines()
-    queries = corpus + ["UNSEEN words: zebra-crossing", "", "   spaces   "]
+    teacher_vocab = build_vocab(corpus, tmp_path / "teacher" / "vocab.txt", size=60)
+    student_vocab = tmp_path / "student" / "vocab.txt"
+    student_vocab.parent.mkdir()
+    student_vocab.write_text(vocab_text(read_vocab(teacher_vocab)), encoding="utf-8")
+    queries = corpus + ["UNSEEN words: zebra-crossing", "", "   spaces   ", "the [MASK] film", "[MASK]",
+                        "A GRIPPING [MASK], [mask] FILM", "the quick[MASK]fox " * 5, "funny " * 30]
+    seconds = list(reversed(queries))
     for lowercase in (True, False):
-        teacher = WordPieceTokenizer(vocab_path, lowercase=lowercase, max_seq_len=12)
-        student = wordpiece_tokenizer(vocab, lowercase, 12)
-        for a, b in ((q, None) for q in queries):
-            assert student.encode(a).ids == teacher.encode([a]).ids[0].tolist(), a
-        pairs = list(zip(queries, reversed(queries)))
-        got = [e.ids for e in student.encode_batch(pairs)]
-        want = [row.tolist() for row in teacher.encode([a for a, _ in pairs], [b for _, b in pairs]).ids]
-        assert got == want
-
-
-def test_pad_ids_pads_with_zero_to_the_longest_row():
-    token_ids, length = pad_ids([np.array([2, 7, 3]), np.array([2, 3])])
-    np.testing.assert_array_equal(token_ids, [[2, 7, 3], [2, 3, 0]])
-    np.testing.assert_array_equal(length, [3, 2])
+        teacher = WordPieceTokenizer(teacher_vocab, lowercase=lowercase, max_seq_len=12)
+        student = StudentPredictor(None, read_vocab(student_vocab), ["no", "yes"], lowercase, 12, engine="keras")
+        pair_student = StudentPredictor(None, read_vocab(student_vocab), ["no", "yes"], lowercase, 12,
+                                        is_pair=True, engine="keras")
+        want = [row.tolist() for row in teacher.encode(queries).ids]
+        assert [row.tolist() for row in student.encode(queries)] == want
+        assert any(teacher.mask_id in row for row in want)                 # the mask token was exercised
+        want = [row.tolist() for row in teacher.encode(queries, seconds).ids]
+        assert [row.tolist() for row in pair_student.encode(queries, seconds)] == want
+        assert max(len(row) for row in want) == 12 and want[0][-1] == teacher.sep_id   # truncated, [SEP] kept
 
 
 def test_loading_something_else_fails_with_one_line(tmp_path, trained):

@@ -56,7 +56,7 @@ def test_reaches_high_dev_accuracy_on_the_marker_task(trained):
 def test_one_trace_per_compiled_function_although_batch_shapes_vary(trained, task):
     # Bucketed batches are padded to their own longest row: many distinct shapes.
     from teachers.batching import bucketed_batches
-    from teachers.tokenizer import WordPieceTokenizer
+    from distill.wordpiece import WordPieceTokenizer
 
     tokenizer = WordPieceTokenizer(trained.run_dir_ / "vocab.txt", max_seq_len=TINY_FINETUNE.max_seq_len)
     lengths = tokenizer.encode(task["train"].texts).lengths

@@ -6,9 +6,11 @@ import pytest
 
 from distill.data.dataset import Task
 from distill.data.synthetic import marker_task
-from materials.generate import Rows, generate
+from materials.generate import generate
 from materials.reader import MaterialsFile
 from materials.schema import MaterialsError, validate
+from materials.split_input import Rows
+from materials.teacher import MaterialsTeacher, missing_members
 
 SMALL = dict(window_rows=48, batch_size=16, chunk_rows=32, progress=False, echo=None)
 
@@ -265,4 +267,86 @@ def test_bad_requests(teacher, task, tmp_path):
     no_train = Task(task.name, {"dev": task.splits["dev"]}, task.label_names)
     with pytest.raises(MaterialsError, match="no train split to make variants from"):
         generate(teacher, no_train, tmp_path / "m.h5", splits=("dev",), augment=2, **SMALL)
+    assert not list(tmp_path.iterdir())
+
+
+# ------------------------------------------------------------- the teacher contract
+class BagOfWordsTeacher:
+    """A teacher with exactly the members of `MaterialsTeacher` and nothing else: logits are the mean of
+    2-d word vectors, the vocab is a hand-written list (no `teachers` code, no TensorFlow)."""
+
+    def __init__(self, words, max_seq_len=16):
+        from distill.wordpiece import SPECIAL_TOKENS, WordPieceTokenizer
+
+        self._tokenizer = WordPieceTokenizer([*SPECIAL_TOKENS, *words], lowercase=True, max_seq_len=max_seq_len)
+        self._table = np.random.default_rng(0).normal(size=(len(self._tokenizer), 2)).astype(np.float32)
+
+    label_names = ["negative", "positive"]
+    is_pair = False
+    lowercase = True
+
+    @property
+    def max_seq_len(self):
+        return self._tokenizer.max_seq_len
+
+    @property
+    def vocab(self):
+        return self._tokenizer.vocab
+
+    @property
+    def vocab_sha256(self):
+        return self._tokenizer.vocab_sha256
+
+    def encode(self, texts, texts_b=None):
+        return self._tokenizer.encode(texts, texts_b)
+
+    def logits_for_ids(self, token_ids, segment_ids, padding_mask):
+        mask = np.asarray(padding_mask, np.float32)[..., None]
+        return (self._table[token_ids] * mask).sum(axis=1) / mask.sum(axis=1)
+
+    def word_embeddings(self):
+        return self._table
+
+    def teacher_provenance(self):
+        return {"name": "bag-of-words", "config": {"dim": 2}, "weights_sha256": None, "run_dir": ""}
+
+
+def test_any_object_with_the_teacher_protocol_can_generate(tmp_path):
+    from distill.data.synthetic import WORDS, MARKER
+
+    fake = BagOfWordsTeacher(sorted({*WORDS, MARKER}))
+    assert isinstance(fake, MaterialsTeacher) and not missing_members(fake)
+    task = marker_task(n_train=40, n_dev=10, n_test=10, seed=5)
+    out = generate(fake, task, tmp_path / "m.h5", **SMALL)
+    with MaterialsFile(out) as m:
+        assert m.vocab == fake.vocab and m.max_seq_len == 16
+        np.testing.assert_array_equal(m.embedding, fake.word_embeddings())
+        assert m.teacher == fake.teacher_provenance()
+        assert m.tokenizer == {"vocab_sha256": fake.vocab_sha256, "lowercase": True}
+        a = m.arrays("dev", ("x", "length", "logits", "ysm"))
+    enc = fake.encode(task["dev"].texts)
+    assert fake.vocab.index("[UNK]") not in np.concatenate(enc.ids)     # the hand-written vocab covers the task
+    np.testing.assert_array_equal(a["length"], enc.lengths)
+    expected = np.stack([fake.logits_for_ids(ids[None], np.zeros((1, len(ids)), np.int32),
+                                             np.ones((1, len(ids)), np.int32))[0] for ids in enc.ids])
+    np.testing.assert_allclose(a["logits"], expected, atol=1e-6)
+    np.testing.assert_allclose(a["ysm"].sum(axis=1), 1.0, atol=1e-6)
+
+
+def test_a_teacher_run_satisfies_the_protocol_and_an_incomplete_teacher_is_refused(teacher, task, tmp_path):
+    assert isinstance(teacher, MaterialsTeacher) and not missing_members(teacher)
+    assert teacher.teacher_provenance() == {"name": "tiny", "config": teacher.config.to_dict(),
+                                            "weights_sha256": teacher.weights_sha256, "run_dir": str(teacher.run_dir)}
+    np.testing.assert_array_equal(teacher.word_embeddings(), teacher.encoder.word_embeddings.numpy())
+
+    class NoEmbedding:
+        label_names, is_pair, lowercase, max_seq_len, vocab, vocab_sha256 = ["a", "b"], False, True, 8, [], ""
+
+        def encode(self, texts, texts_b=None): ...
+
+        def logits_for_ids(self, token_ids, segment_ids, padding_mask): ...
+
+    assert not isinstance(NoEmbedding(), MaterialsTeacher)
+    with pytest.raises(MaterialsError, match="NoEmbedding .* lacks word_embeddings, teacher_provenance"):
+        generate(NoEmbedding(), task, tmp_path / "m.h5", **SMALL)
     assert not list(tmp_path.iterdir())

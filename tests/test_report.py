@@ -1,8 +1,9 @@
 """The report: its numbers equal the JSON they come from, seeds are averaged, plots hold the right points.
 
-Fake run folders (run.json, eval_results.json, TensorBoard events written
-with tf.summary) and a bench.json are made in tmp_path in the formats the
-teacher/student runs and `distill bench` write.
+Fake run folders (run.json through distill.runfiles.write_run, eval_results.json,
+TensorBoard events written with tf.summary under the runfiles tag constants) and a
+bench.json are made in tmp_path in the formats the teacher/student runs and
+`distill bench` write.
 """
 
 import json
@@ -12,6 +13,8 @@ import numpy as np
 import pytest
 
 from distill.errors import DistillError
+from distill.runfiles import (EVAL_RESULTS, MODEL_FILE, RUN_FILE, TAG_BATCH_LOSS, TAG_BATCH_PREFIX, TAG_DEV_ACCURACY,
+                              TAG_DEV_LOSS, TAG_TRAIN_LOSS, TENSORBOARD_DIR, RunInfo, TokenizerFacts, write_run)
 from distill.app.report import (
     collect,
     group_runs,
@@ -33,36 +36,42 @@ def metrics(accuracy, n=100, **extra):
             "seconds": 1.0, "it_per_s": 100.0, **extra}
 
 
-def write_events(logdir, dev_accuracy, batch_loss, style):
-    """TensorBoard scalars as teachers/finetune.py writes them ("finetune": one folder, epoch/dev_accuracy
-    from epoch 1, batch/loss) or as Keras's TensorBoard callback does ("keras": validation/epoch_accuracy
-    from epoch 0, train/batch_loss)."""
+def write_events(logdir, dev_accuracy, batch_loss, batch_metric):
+    """TensorBoard scalars as the training engine (distill/training.py) writes them: one folder, the
+    runfiles tag constants, batch/* by optimizer step from 0, epoch/* by epoch from 1."""
     import tensorflow as tf
 
-    if style == "finetune":
-        series = (("", "epoch/dev_accuracy", dev_accuracy, 1), ("", "batch/loss", batch_loss, 0))
-    else:
-        series = (("validation", "epoch_accuracy", dev_accuracy, 0), ("train", "batch_loss", batch_loss, 0))
-    for sub, tag, values, first in series:
-        writer = tf.summary.create_file_writer(str(logdir / sub))
-        with writer.as_default():
-            for step, value in enumerate(values, start=first):
-                tf.summary.scalar(tag, value, step=step)
-            tf.summary.scalar("epoch/dev_loss" if style == "finetune" else "epoch_loss", 0.5, step=first)
-        writer.close()
+    writer = tf.summary.create_file_writer(str(logdir))
+    with writer.as_default():
+        for step, value in enumerate(batch_loss):
+            tf.summary.scalar(TAG_BATCH_LOSS, value, step=step)
+            tf.summary.scalar(TAG_BATCH_PREFIX + batch_metric, 0.5, step=step)
+        for epoch, value in enumerate(dev_accuracy, start=1):
+            tf.summary.scalar(TAG_DEV_ACCURACY, value, step=epoch)
+            tf.summary.scalar(TAG_DEV_LOSS, 0.5, step=epoch)
+            tf.summary.scalar(TAG_TRAIN_LOSS, batch_loss[-1], step=epoch)
+    writer.close()
 
 
-def make_run(root, kind, folder, name, seed, dev, test, extra_config=None, events=None, complete=True):
+def make_run(root, kind, folder, name, seed, dev, test, extra_config=None, events=None, complete=True,
+             model_file=MODEL_FILE):
+    """A run folder as teachers/finetune.py and students/train.py write it: run.json through write_run."""
     run = root / kind / folder
     run.mkdir(parents=True)
     config = {"lr": 0.001, "batch_size": 32, "seed": seed, **(extra_config or {})}
-    meta = {"kind": kind, "task": TASK, "config": config, "label_names": ["neg", "pos"], "complete": complete}
-    meta["teacher" if kind == "teacher" else "name"] = name
-    (run / "run.json").write_text(json.dumps(meta))
+    if kind == "teacher":
+        provenance = {"task_sha256": "0" * 64, "weights_source": "test", "random_init": False}
+    else:
+        provenance = {"materials": {"path": str(root / "materials" / "toy.h5"), "sha256": "ab" * 32,
+                                    "rows": {"train": 16}, "train_splits": ["train"],
+                                    "teacher": {"name": "minilm-l6"}, "dataset": {"name": TASK}}}
+    write_run(run, RunInfo(kind=kind, name=name, task=TASK, config=config, label_names=["neg", "pos"],
+                           tokenizer=TokenizerFacts(lowercase=True, max_seq_len=64), provenance=provenance,
+                           complete=complete, model_file=model_file))
     if complete:
-        (run / "eval_results.json").write_text(json.dumps({"dev": metrics(dev), "test": metrics(test)}))
+        (run / EVAL_RESULTS).write_text(json.dumps({"dev": metrics(dev), "test": metrics(test)}))
     if events:
-        write_events(run / "tensorboard", *events, style="finetune" if kind == "teacher" else "keras")
+        write_events(run / TENSORBOARD_DIR, *events, batch_metric="accuracy" if kind == "teacher" else "agreement")
     return run
 
 
@@ -83,9 +92,7 @@ def runs(tmp_path_factory):
     make_run(root, "student", "mse2", "kim-cnn", 2, 0.82, 0.84, {"loss": "mse"})
     make_run(root, "student", "kl0", "kim-cnn", 0, 0.80, 0.79, {"loss": "kl"})
     make_run(root, "student", "half", "kim-cnn", 0, 0, 0, {"loss": "ce"}, complete=False)
-    trial = make_run(root, "teacher", "grid/trial1", "minilm-l6", 0, 0.95, 0.95, {"lr": 1e-4})
-    meta = json.loads((trial / "run.json").read_text())
-    (trial / "run.json").write_text(json.dumps({**meta, "model_file": None}))
+    make_run(root, "teacher", "grid/trial1", "minilm-l6", 0, 0.95, 0.95, {"lr": 1e-4}, model_file=None)
     rows = [
         bench_row("minilm-l6", "teacher", str(root / "teacher" / "t0"), 1, "text", 20.0, 22_700_000),
         bench_row("minilm-l6", "teacher", str(root / "teacher" / "t0"), 32, "text", 50.0, 22_700_000),
@@ -252,16 +259,17 @@ def test_point_labels_do_not_overlap_and_stay_inside_the_figure(tmp_path):
 
 
 def test_training_curves_read_back_the_logged_scalars(runs, report):
-    scalars = read_scalars(runs / "teacher" / "t0" / "tensorboard")
-    assert scalars["epoch/dev_accuracy"] == [(1, pytest.approx(0.80)), (2, pytest.approx(0.86)),
-                                             (3, pytest.approx(0.90))]
+    scalars = read_scalars(runs / "teacher" / "t0" / TENSORBOARD_DIR)
+    assert scalars[TAG_DEV_ACCURACY] == [(1, pytest.approx(0.80)), (2, pytest.approx(0.86)),
+                                         (3, pytest.approx(0.90))]
     picked = pick_curves(scalars)
-    assert picked["dev_accuracy"][0] == "epoch/dev_accuracy"
-    assert picked["loss"][0] == "batch/loss" and picked["loss"][2] == "per batch"
-    keras_style = pick_curves(read_scalars(runs / "student" / "mse0" / "tensorboard"))
-    assert keras_style["dev_accuracy"][0] == "validation/epoch_accuracy"
-    assert [v for _, v in keras_style["dev_accuracy"][1]] == pytest.approx([0.7, 0.84])
-    assert keras_style["loss"][0] == "train/batch_loss"
+    assert picked["dev_accuracy"][0] == TAG_DEV_ACCURACY
+    assert picked["loss"][0] == TAG_BATCH_LOSS and picked["loss"][2] == "per batch"
+    assert [v for _, v in picked["loss"][1]] == pytest.approx([0.7, 0.5, 0.4, 0.3])
+    student = pick_curves(read_scalars(runs / "student" / "mse0" / TENSORBOARD_DIR))
+    assert student["dev_accuracy"][0] == TAG_DEV_ACCURACY
+    assert [v for _, v in student["dev_accuracy"][1]] == pytest.approx([0.7, 0.84])
+    assert student["loss"][0] == TAG_BATCH_LOSS
     curves = report.data["tasks"][TASK]["curves"]
     teacher = curves["teacher"]["groups"]["minilm-l6"]
     assert sorted(len(c["values"]) for c in teacher["dev_accuracy"]) == [2, 3]
@@ -284,13 +292,15 @@ def test_materials_section_matches_the_file(runs, report):
             assert float(rows[split]["teacher it/s"].replace(",", "")) == pytest.approx(attrs["it_per_s"], abs=0.05)
 
 
-def test_pick_curves_understands_custom_loop_tags():
-    scalars = {"dev/accuracy": [(1, 0.5)], "train/loss": [(1, 0.9)], "dev/loss": [(1, 1.0)]}
-    picked = pick_curves(scalars)
-    assert picked["dev_accuracy"][0] == "dev/accuracy"
-    assert picked["loss"] is None   # neither per batch nor per epoch named
-    picked = pick_curves({"epoch_loss": [(0, 1.0)], "val_accuracy": [(0, 0.6)]})
-    assert picked["loss"][2] == "per epoch" and picked["dev_accuracy"][0] == "val_accuracy"
+def test_pick_curves_reads_the_runfiles_tags_only():
+    picked = pick_curves({TAG_TRAIN_LOSS: [(1, 0.9)], TAG_DEV_ACCURACY: [(1, 0.5)], TAG_DEV_LOSS: [(1, 1.0)],
+                          "validation/epoch_accuracy": [(0, 0.6)], "train/batch_loss": [(0, 1.0)]})
+    assert picked["dev_accuracy"] == (TAG_DEV_ACCURACY, [(1, 0.5)])
+    assert picked["loss"] == (TAG_TRAIN_LOSS, [(1, 0.9)], "per epoch")   # no batch/loss: per epoch
+    picked = pick_curves({TAG_BATCH_LOSS: [(0, 1.2), (1, 0.8)], TAG_TRAIN_LOSS: [(1, 0.9)]})
+    assert picked["loss"][0] == TAG_BATCH_LOSS and picked["loss"][2] == "per batch"
+    assert picked["dev_accuracy"] is None
+    assert pick_curves({"dev/accuracy": [(1, 0.5)], "epoch_loss": [(0, 1.0)]}) == {"dev_accuracy": None, "loss": None}
 
 
 def test_pareto_front_and_mean_sd():
@@ -318,6 +328,21 @@ def test_bad_bench_row_and_bad_json_name_the_file(runs, tmp_path):
     with pytest.raises(DistillError, match="no finished teacher/student runs"):
         write_report(empty, echo=lambda _: None)
     assert not (empty / "report.md").exists()
+
+
+def test_bad_run_json_field_names_the_file_and_the_field(tmp_path):
+    root = tmp_path / "runs"
+    run = make_run(root, "student", "bad", "kim-cnn", 0, 0.8, 0.8)
+    (root / "notes").mkdir()                       # a folder without run.json: not a run, skipped
+    (root / "notes" / "eval_results.json").write_text("{}")
+    assert [r.path for r in collect(root).runs] == [run]
+    meta = json.loads((run / RUN_FILE).read_text())
+    (run / RUN_FILE).write_text(json.dumps({**meta, "params": "many"}))
+    with pytest.raises(DistillError, match=r"bad/run\.json: field 'params'"):
+        collect(root)
+    (run / RUN_FILE).write_text(json.dumps({k: v for k, v in meta.items() if k != "task"}))
+    with pytest.raises(DistillError, match=r"bad/run\.json: missing field 'task'"):
+        write_report(root, echo=lambda _: None)
 
 
 def test_cli_report_writes_into_out(runs, tmp_path, capsys):

@@ -49,3 +49,34 @@ def test_student_train_errors_are_one_line(tmp_path, capsys):
     assert code == 2 and err.startswith("distill: error:") and len(err.strip().splitlines()) == 1
     code = main(["student", "train", "--materials", str(tmp_path / "missing.h5"), "--widths", "3,x"])
     assert code == 2 and "--widths" in capsys.readouterr().err
+
+
+def test_cli_defaults_are_the_config_dataclasses():
+    """`--help` reads defaults from the dataclass sources (no TensorFlow); they must equal the real ones,
+    and options left out leave the dataclass default in force (students: patience 3; `distill run`: 2)."""
+    import dataclasses
+
+    from distill.app.cli import build_parser
+    from distill.app.cli import defaults as d
+    from distill.app.cli.run import pipeline_config
+    from distill.app.cli.student import student_config
+    from distill.app.pipeline import PipelineConfig
+    from materials.augment import AugmentConfig
+    from students.train import StudentConfig
+    from teachers.finetune import FinetuneConfig
+
+    for spec, cls in ((d.FINETUNE, FinetuneConfig), (d.STUDENT, StudentConfig), (d.AUGMENT, AugmentConfig),
+                      (d.PIPELINE, PipelineConfig)):
+        read = d._source_defaults(*spec.split(":"))
+        real = {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
+        assert read and read == {k: real[k] for k in read}, spec
+    parser = build_parser()
+    args = parser.parse_args(["student", "train", "--materials", "x.h5"])
+    assert student_config(args) == StudentConfig()
+    args = parser.parse_args(["student", "train", "--materials", "x.h5", "--patience", "5", "--widths", "2,3",
+                              "--no-transfer"])
+    assert student_config(args) == StudentConfig(patience=5, widths=(2, 3), transfer=False)
+    config = pipeline_config(parser.parse_args(["run"]))
+    assert config == PipelineConfig() and config.student_patience == 2
+    assert pipeline_config(parser.parse_args(["run", "--quick", "--seeds", "2"])) == \
+        PipelineConfig.quick_config(seeds=2)

@@ -85,12 +85,19 @@ class _FakePredictor:
         return labels, np.tile([[0.2, 0.8]], (len(texts), 1))
 
 
+def _write_run(run_dir, kind):
+    from distill.runfiles import RunInfo, TokenizerFacts, write_run
+
+    write_run(run_dir, RunInfo(kind=kind, name="fake", task="synthetic", config={}, label_names=["no", "yes"],
+                               tokenizer=TokenizerFacts(lowercase=True, max_seq_len=16)))
+
+
 def test_predict_dispatches_on_the_run_kind(capsys, monkeypatch, tmp_path):
     module = types.ModuleType("fake_student_export")
     module.FakePredictor = _FakePredictor
     monkeypatch.setitem(sys.modules, "fake_student_export", module)
     monkeypatch.setitem(cli.PREDICTORS, "student", ("fake_student_export", "FakePredictor"))
-    (tmp_path / "run.json").write_text(json.dumps({"kind": "student"}))
+    _write_run(tmp_path, "student")
     assert cli.main(["predict", str(tmp_path), "yes please", "nope"]) == 0
     assert capsys.readouterr().out.splitlines() == ["yes\t0.8000\tyes please", "no\t0.2000\tnope"]
     assert _FakePredictor.loaded == [str(tmp_path)]
@@ -101,9 +108,13 @@ def test_predict_dispatches_on_the_run_kind(capsys, monkeypatch, tmp_path):
         assert "text 2 has no TAB" in capsys.readouterr().err
     finally:
         _FakePredictor.is_pair = False
-    (tmp_path / "run.json").write_text(json.dumps({"kind": "bench"}))
+    _write_run(tmp_path, "pretrain")
     assert cli.main(["predict", str(tmp_path), "x"]) == 2
-    assert "kind 'bench' has no predictor" in capsys.readouterr().err
+    assert "kind 'pretrain' has no predictor" in capsys.readouterr().err
+    (tmp_path / "run.json").write_text(json.dumps({"kind": "student"}))   # read through runfiles.read_run
+    assert cli.main(["predict", str(tmp_path), "x"]) == 2
+    err = capsys.readouterr().err
+    assert "run.json: missing field" in err and err.count("\n") == 1
     assert cli.main(["predict", str(tmp_path / "nowhere"), "x"]) == 2
     assert "not a run folder" in capsys.readouterr().err
 
@@ -117,3 +128,14 @@ def test_tune_rejects_a_bad_grid(capsys):
     argv = ["teacher", "tune", "--teacher", "tiny", "--task", "synthetic", "--lrs", "fast"]
     assert cli.main(argv) == 2
     assert "--batch-sizes/--lrs" in capsys.readouterr().err
+
+
+def test_finetune_options_left_out_keep_the_config_defaults():
+    from distill.app.cli.teacher import finetune_config
+    from teachers.finetune import FinetuneConfig
+
+    parser = cli.build_parser()
+    args = parser.parse_args(["teacher", "finetune", "--teacher", "tiny", "--task", "synthetic"])
+    assert finetune_config(args, extra=("lr", "batch_size")) == FinetuneConfig()
+    args = parser.parse_args(["teacher", "tune", "--teacher", "tiny", "--task", "synthetic", "--patience", "4"])
+    assert finetune_config(args) == FinetuneConfig(patience=4)

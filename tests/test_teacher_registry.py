@@ -8,7 +8,7 @@ import pytest
 from distill.errors import DistillError
 from teachers.checkpoints import save_google_checkpoint
 from teachers.registry import RANDOM_WEIGHTS, describe_teacher, load_teacher
-from teachers.tokenizer import pad_batch
+from distill.wordpiece import pad_batch
 
 
 def test_tiny_preset_is_random_and_says_so():

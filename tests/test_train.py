@@ -5,6 +5,8 @@ import json
 import numpy as np
 import pytest
 
+from distill.runfiles import read_run
+
 from distill.errors import DistillError
 from materials.reader import MaterialsFile
 from materials.testing import write_toy_materials
@@ -49,8 +51,11 @@ def test_run_folder_has_the_teacher_runs_files(mse_run):
     info = json.loads((run_dir / "run.json").read_text())
     assert info["kind"] == "student" and info["complete"] is True and info["task"] == "toy"
     assert info["config"]["loss"] == "mse" and info["label_names"] == ["negative", "positive"]
-    assert info["materials"]["train_splits"] == ["train", "transfer"]
+    assert info["provenance"]["materials"]["train_splits"] == ["train", "transfer"]
     assert info["params"] > info["trainable_params"] - 1 > 0
+    typed = read_run(run_dir, "student")
+    assert typed.name == "kim-cnn" and typed.tokenizer.lowercase is True and typed.best_epoch == mse_run.best_epoch_
+    assert not (run_dir / "backup").exists()
     results = json.loads((run_dir / "eval_results.json").read_text())
     for split in ("dev", "test"):
         for key in ("accuracy", "f1", "mcc", "seconds", "it_per_s", "agreement", "teacher_accuracy", "loss"):

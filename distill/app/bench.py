@@ -66,7 +66,8 @@ def student_model_bench(run_dir, engine: str = "folded") -> ModelBench:
     """A trained student run, as `distill predict` loads it (`students.export`)."""
     from pathlib import Path
 
-    from students.export import StudentPredictor, pad_ids
+    from distill.wordpiece import pad_ids
+    from students.export import StudentPredictor
 
     predictor = StudentPredictor.load(run_dir, engine=engine)
     m = predictor.model
@@ -96,7 +97,7 @@ def teacher_model_bench(run_dir=None, preset: str | None = None, max_seq_len: in
     from pathlib import Path
 
     from teachers.batching import compiled_forward, logits_in_order
-    from teachers.tokenizer import pad_batch
+    from distill.wordpiece import pad_batch
 
     if run_dir:
         from teachers.run import TeacherRun

@@ -1,10 +1,11 @@
-"""Tests for teachers.tokenizer: WordPiece encoding, pairs, truncation, padding, vocab building."""
+"""distill.wordpiece: WordPiece encoding, pairs, truncation, [MASK], vocab files and lists, padding, vocab building."""
 
 import numpy as np
 import pytest
 
 from distill.errors import DistillError
-from teachers.tokenizer import SPECIAL_TOKENS, WordPieceTokenizer, build_vocab, pad_batch
+from distill.wordpiece import (SPECIAL_TOKENS, WordPieceTokenizer, build_vocab, pad_batch, pad_ids, read_vocab,
+                               vocab_text)
 
 TEXTS = ["the film was wonderful", "a slow film", "the river at night was dark", "wonderful music"]
 
@@ -73,6 +74,34 @@ def test_bad_inputs_name_the_row_or_line(vocab, tmp_path):
         WordPieceTokenizer(vocab, max_seq_len=2)
 
 
+def test_mask_written_in_a_text_is_the_mask_token(tmp_path):
+    tokenizer = WordPieceTokenizer(build_vocab(["the film is good"], tmp_path / "vocab.txt"))
+    ids = tokenizer.encode(["the [MASK] is good", "The [MASK]"]).ids
+    plain = tokenizer.encode(["the film is good"]).ids[0]
+    assert ids[0].tolist() == [*plain[:2], tokenizer.mask_id, *plain[3:]]
+    assert ids[1].tolist() == [*plain[:2], tokenizer.mask_id, plain[-1]]
+    assert tokenizer.tokens("a [mask] b") != tokenizer.tokens("a [MASK] b")   # only the exact token
+    cased = WordPieceTokenizer(tokenizer.vocab_path, lowercase=False)
+    assert cased.tokens("the[MASK]film") == ["[CLS]", "the", "[MASK]", "film", "[SEP]"]   # no spaces needed
+
+
+def test_a_vocab_list_tokenizes_as_its_file(vocab):
+    from_file = WordPieceTokenizer(vocab, lowercase=True, max_seq_len=10)
+    from_list = WordPieceTokenizer(read_vocab(vocab), lowercase=True, max_seq_len=10)
+    assert from_list.vocab == from_file.vocab and from_list.vocab_path is None
+    assert from_list.vocab_sha256 == from_file.vocab_sha256      # the file is written as vocab_text writes it
+    assert vocab.read_text(encoding="utf-8") == vocab_text(from_file.vocab)
+    texts, texts_b = ["The film was WONDERFUL!", "a [MASK] " * 9, "x"], ["b", "c", "Hello [MASK]"]
+    for a, b in ((texts, None), (texts, texts_b)):
+        got, want = from_list.encode(a, b), from_file.encode(a, b)
+        assert [r.tolist() for r in got.ids] == [r.tolist() for r in want.ids]
+        assert [r.tolist() for r in got.segments] == [r.tolist() for r in want.segments]
+    with pytest.raises(DistillError, match=r"vocab: vocab lacks the special tokens \['\[MASK\]'\]"):
+        WordPieceTokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "x"])
+    with pytest.raises(DistillError, match="vocab: line 2 is empty"):
+        WordPieceTokenizer(["[PAD]", ""])
+
+
 def test_pad_batch(vocab):
     enc = WordPieceTokenizer(vocab).encode(["the film"], ["was"])
     enc2 = WordPieceTokenizer(vocab).encode(["a"])
@@ -84,6 +113,18 @@ def test_pad_batch(vocab):
     assert pad_batch(enc2.ids, length=8)["token_ids"].shape == (1, 8)
     with pytest.raises(DistillError, match="6 tokens, more than length 4"):
         pad_batch(enc.ids, length=4)
+
+
+def test_pad_ids_pads_with_zero_to_the_longest_row():
+    token_ids, length = pad_ids([np.array([2, 7, 3]), np.array([2, 3])])
+    np.testing.assert_array_equal(token_ids, [[2, 7, 3], [2, 3, 0]])
+    np.testing.assert_array_equal(length, [3, 2])
+    assert token_ids.dtype == np.int32 and length.dtype == np.int32
+    assert pad_ids([np.array([2, 3])], length=5)[0].tolist() == [[2, 3, 0, 0, 0]]
+    empty_ids, empty_length = pad_ids([])
+    assert empty_ids.shape == (0, 0) and empty_length.shape == (0,)
+    with pytest.raises(DistillError, match="pad_ids: a row has 3 tokens, more than length 2"):
+        pad_ids([np.array([2, 7, 3])], length=2)
 
 
 def test_build_vocab_is_deterministic_and_spells_every_word(tmp_path):

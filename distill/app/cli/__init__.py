@@ -1,0 +1,86 @@
+"""The `distill` command: parses arguments, then calls the packages.
+
+Kept thin on purpose: one module per command group (`data`, `teacher`,
+`materials`, `student`, `predict`, `bench`, `report`, `run`), each with a
+`register(subparsers)` and its handlers. Every handler imports its package
+lazily (so `distill --help` does not pay for importing TensorFlow) and holds
+no logic beyond turning arguments into a call. Option defaults come from the
+config dataclasses (`distill.app.cli.defaults`), never restated here. A
+`DistillError` becomes one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import tempfile
+
+from distill.app.cli import bench, data, materials, predict, report, run, student, teacher
+from distill.app.cli.predict import PREDICTORS, load_predictor  # noqa: F401  (the public names of the old module)
+from distill.errors import DistillError
+
+COMMAND_GROUPS = (data, teacher, predict, materials, student, bench, run, report)
+"""In the order `distill --help` lists them."""
+
+
+# --------------------------------------------------------------------- main
+_TF_IMPORT_NOISE = re.compile(
+    r"absl::InitializeLog|oneDNN custom operations|cpu_feature_guard|To enable the following instructions"
+)
+
+
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow with its start-up banner filtered out of stderr.
+
+    TF 2.21 prints oneDNN and CPU-feature notices from C++ before any Python
+    log setting applies; they bury the one line a user needs. Everything else
+    it prints (real warnings, errors) is passed through unchanged.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            for line in captured.read().decode(errors="replace").splitlines():
+                if not _TF_IMPORT_NOISE.search(line):
+                    print(line, file=sys.stderr)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="distill",
+        description="Distil fine-tuned BERT teachers into fast CNN students.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    for group in COMMAND_GROUPS:
+        group.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = build_parser().parse_args(argv)
+    if getattr(args, "needs_tensorflow", True):
+        _import_tensorflow_quietly()
+    try:
+        args.handler(args)
+    except DistillError as exc:
+        print(f"distill: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("distill: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""`distill bench`: examples/s of teacher runs, presets and student runs on the same texts."""
+
+from __future__ import annotations
+
+from distill.errors import DistillError
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("bench", help="examples/s of teacher runs, presets and student runs, one after another "
+                              "on the same texts; writes bench.json and bench.md")
+    p.add_argument("--teacher", action="append", default=[], metavar="RUN", help="fine-tuned teacher run (repeatable)")
+    p.add_argument("--student", action="append", default=[], metavar="RUN", help="student run (repeatable)")
+    p.add_argument("--preset", action="append", default=[], metavar="NAME",
+                   help="teacher by name: minilm-l6 (pretrained encoder, untrained head) or bert-base, bert-large, "
+                   "mini, tiny (RANDOM weights: throughput only); repeatable")
+    p.add_argument("--student-engine", default="folded", choices=("folded", "keras"),
+                   help="student inference engine (default folded, what `distill predict` runs)")
+    p.add_argument("--task", help="texts come from this task (default: the first run's task, else rt-polarity)")
+    p.add_argument("--data-dir", help="local files of the task (as for `distill data prepare`)")
+    p.add_argument("--split", default="test", help="split the texts come from (default test)")
+    p.add_argument("--examples", type=int, default=256, help="texts per timed pass (default 256)")
+    p.add_argument("--batch-sizes", default="1,32", help="comma-separated batch sizes (default 1,32)")
+    p.add_argument("--modes", default="text,ids", help="text (tokenization included), ids (forward only); default both")
+    p.add_argument("--repeats", type=int, default=5, help="timed passes per cell; the median is reported (default 5)")
+    p.add_argument("--warmup", type=int, default=1, help="untimed passes per cell (tracing, caches; default 1)")
+    p.add_argument("--max-seq-len", type=int, default=128, help="truncation for presets (default 128)")
+    p.add_argument("--out", help="bench.json to write (default runs/bench/<date-time>/bench.json); bench.md beside it")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(handler=bench)
+
+
+def bench(args) -> None:
+    import functools
+    import json
+    import time
+    from pathlib import Path
+
+    from distill.app import bench as benchmarks
+    from distill.data import load_task
+
+    if not (args.teacher or args.student or args.preset):
+        raise DistillError("bench: name at least one --teacher RUN, --student RUN or --preset NAME")
+    try:
+        batch_sizes = [int(b) for b in args.batch_sizes.split(",") if b.strip()]
+    except ValueError as exc:
+        raise DistillError(f"--batch-sizes: {exc}") from None
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    for mode in modes:
+        if mode not in benchmarks.MODES:
+            raise DistillError(f"--modes: unknown mode {mode!r}; known: {', '.join(benchmarks.MODES)}")
+    if min(batch_sizes, default=0) < 1 or args.examples < 1 or args.repeats < 1 or args.warmup < 0:
+        raise DistillError("bench: batch sizes, --examples and --repeats must be positive, --warmup >= 0")
+    task_name = args.task or first_run_task(args.teacher + args.student) or "rt-polarity"
+    task = load_task(task_name, data_dir=args.data_dir)
+    texts, where = benchmarks.bench_texts(task, args.split, args.examples)
+    n = len(task.label_names)
+    factories = [functools.partial(benchmarks.teacher_model_bench, run_dir=r) for r in args.teacher]
+    factories += [functools.partial(benchmarks.teacher_model_bench, preset=p, max_seq_len=args.max_seq_len,
+                                    num_labels=n) for p in args.preset]
+    factories += [functools.partial(benchmarks.student_model_bench, r, engine=args.student_engine)
+                  for r in args.student]
+    out = Path(args.out) if args.out else Path("runs") / "bench" / time.strftime("%Y%m%d-%H%M%S") / "bench.json"
+    if out.suffix != ".json":
+        raise DistillError(f"--out {out}: give a .json file (the Markdown table goes beside it as .md)")
+    summary = benchmarks.benchmark(factories, texts, batch_sizes, modes, warmup=args.warmup, repeats=args.repeats,
+                                   progress=not args.no_progress)
+    summary.update(texts=where, task=task.name, split=args.split)
+    table = benchmarks.markdown_table(summary)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for path, text in ((out, json.dumps(summary, indent=2) + "\n"), (out.with_suffix(".md"), table)):
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    print(table)
+    print(f"bench: {out}")
+
+
+def first_run_task(run_dirs) -> str | None:
+    """The task of the first run folder named, or None when none is; a folder that is no run is an error."""
+    from distill.runfiles import read_run
+
+    for run_dir in run_dirs:
+        return read_run(run_dir).task
+    return None

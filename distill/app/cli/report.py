@@ -1,0 +1,18 @@
+"""`distill report`."""
+
+from __future__ import annotations
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("report", help="accuracy-vs-it/s tables and plots, training curves, from a runs folder")
+    p.add_argument("runs_dir", metavar="RUNS_DIR", help="folder holding teacher/, student/, bench/ and materials")
+    p.add_argument("--out", metavar="DIR", help="write everything here (default: images and report.json in "
+                   "RUNS_DIR/report/, the entry point RUNS_DIR/report.md)")
+    p.add_argument("--batch-size", type=int, default=32, help="bench batch size the table reports (default 32)")
+    p.set_defaults(handler=report)
+
+
+def report(args) -> None:
+    from distill.app.report import write_report
+
+    write_report(args.runs_dir, out_dir=args.out, batch_size=args.batch_size)

@@ -1,0 +1,225 @@
+"""`distill report`'s output: the Markdown page, report.json, and `write_report` that makes them.
+
+Owns `write_report` (collect a runs folder, build the tables, draw the
+plots and curves, write `report.md` and `report.json`), `task_table_markdown`
+and the other Markdown sections (bench detail, materials, skipped runs).
+
+Why it/s comes from `distill bench` and not from the runs: only the bench
+measures every model one after another on the same inputs and machine, so
+only its numbers can be divided by each other. A run's own evaluation speed
+is used (and marked) only where no bench row exists.
+
+Nothing here writes outside the output folder; every file is written to a
+temporary name and renamed, so a killed report leaves the previous one whole.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from distill.app.report.collect import RUN_KINDS, collect
+from distill.app.report.curves import plot_training_curves, read_scalars
+from distill.app.report.plots import plot_accuracy_vs_speed
+from distill.app.report.tables import EVAL_MODE, PREFERRED_MODE, build_tables, group_runs, setting, speed_words
+from distill.errors import DistillError
+from distill.runfiles import TENSORBOARD_DIR
+
+SCHEMA = "distill.app.report/1"
+
+
+@dataclass
+class Report:
+    """Where the report went, and what it holds (the report.json content)."""
+
+    markdown: Path
+    json: Path
+    images: list[Path]
+    data: dict
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower() or "task"
+
+
+def _pct(stat: dict | None) -> str:
+    if not stat or stat.get("mean") is None:
+        return "—"
+    text = f"{100 * stat['mean']:.2f}"
+    return text + (f" ± {100 * stat['sd']:.2f}" if stat.get("sd") is not None else "")
+
+
+def _num(value, spec: str) -> str:
+    return "—" if value is None else format(value, spec)
+
+
+def _params(n) -> str:
+    if not isinstance(n, (int, float)):
+        return "—"
+    return f"{n / 1e6:.2f}M" if n >= 1e6 else f"{n / 1e3:.1f}k" if n >= 1e3 else str(int(n))
+
+
+def task_table_markdown(table: dict) -> str:
+    """The Markdown table of one task (numbers as in report.json: accuracy in %, sd over seeds)."""
+    primary = table["primary_metric"]
+    teachers = table["teachers"]
+    header = ["model", "kind", "params", "seeds", "dev acc (%)", "test acc (%)"]
+    if primary != "accuracy":
+        header.append(f"test {primary} (%)")
+    header.append("it/s")
+    header += [f"speed-up vs {t}" for t in teachers] + [f"acc kept vs {t} (%)" for t in teachers]
+    default = (table["batch_size"], PREFERRED_MODE)
+    lines = ["| " + " | ".join(header) + " |", "|---|---|" + "|".join(["---:"] * (len(header) - 2)) + "|"]
+    notes = set()
+    for r in table["rows"]:
+        speed = r["speed"]
+        its = _num(r["it_per_s"], ",.1f")
+        if speed and (speed["batch_size"], speed["mode"]) != default:
+            its += f" ({setting(speed['batch_size'], speed['mode'])})"
+            notes.add("it/s in brackets were measured in another setting than the header's")
+        cells = [r["model"], r["kind"], _params(r["params"]), str(len(r["seeds"])) if r["seeds"] else "—",
+                 _pct(r["dev"].get("accuracy")), _pct(r["test"].get("accuracy"))]
+        if primary != "accuracy":
+            cells.append(_pct(r["test"].get(primary)))
+        cells.append(its)
+        cells += [f"{r['speedup'][t]:.2f}×" if t in r["speedup"] else "—" for t in teachers]
+        cells += [f"{r['accuracy_kept'][t]['percent']:.1f}" + (" (dev)" if r["accuracy_kept"][t]["split"] == "dev"
+                                                               else "") if t in r["accuracy_kept"] else "—"
+                  for t in teachers]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    text = "\n".join(lines)
+    for note in sorted(notes):
+        text += f"\n\n_{note}._"
+    return text
+
+
+def _bench_detail_markdown(table: dict) -> str:
+    lines = ["| model | batch | input | it/s median | min–max | repeats | GFLOP/s | bench file |",
+             "|---|---:|---|---:|---:|---:|---:|---|"]
+    for r in table["rows"]:
+        for b in sorted(r["bench"], key=lambda b: (b["batch_size"], b["mode"])):
+            s = b["it_per_s"]
+            lines.append(f"| {r['model']} | {b['batch_size']} | {b['mode']} | {s['median']:,.1f} | "
+                         f"{_num(s.get('min'), ',.1f')}–{_num(s.get('max'), ',.1f')} | {s.get('repeats', '—')} | "
+                         f"{_num(b.get('gflops'), '.1f')} | {Path(b['source']).parent.name} |")
+    return "\n".join(lines) if len(lines) > 2 else ""
+
+
+def _curve_groups(table: dict, kind: str, runs_of: dict) -> list[dict]:
+    """The TensorBoard scalars of every run of the table's `kind` rows, grouped as in the table."""
+    out = []
+    for r in table["rows"]:
+        if r["kind"] != kind:
+            continue
+        runs = [{"seed": run.seed, "scalars": read_scalars(run.path / TENSORBOARD_DIR)}
+                for run in runs_of[(table["task"], kind, r["model"])]]
+        runs = [x for x in runs if x["scalars"]]
+        if runs:
+            out.append({"label": r["model"], "runs": runs})
+    return out
+
+
+def write_report(runs_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None,
+                 batch_size: int = 32, echo=print, include: list | None = None, note: str | None = None) -> Report:
+    """Collect `runs_dir`, write tables, plots, report.md and report.json; return where they are.
+
+    Default layout: images and report.json in RUNS_DIR/report/, the entry point RUNS_DIR/report.md.
+    With `out_dir`, everything (report.md included) goes into out_dir.
+    """
+    runs_dir = Path(runs_dir)
+    out = Path(out_dir) if out_dir else runs_dir / "report"
+    md_path = (out if out_dir else runs_dir) / "report.md"
+    found = collect(runs_dir, exclude=out, include=include)
+    if not found.runs and not found.bench:
+        skipped = f" ({len(found.skipped)} runs skipped: not complete or no eval_results.json)" if found.skipped else ""
+        raise DistillError(f"{runs_dir}: no finished teacher/student runs (run.json + eval_results.json) "
+                           f"and no bench.json found{skipped}")
+    out.mkdir(parents=True, exist_ok=True)
+    tables = build_tables(found, batch_size=batch_size)
+    runs_of = {(g.task, g.kind, g.label): g.runs for g in group_runs(found.runs)}
+    images: list[Path] = []
+
+    def rel(p: Path) -> str:
+        return Path(os.path.relpath(p, md_path.parent)).as_posix()
+
+    md = [f"# distill report: {runs_dir}", "",
+          f"Generated {time.strftime('%Y-%m-%d %H:%M')} from `{runs_dir}`. Accuracy is mean ± sample sd "
+          f"over seeds (runs whose config differs only in the seed); **it/s** is examples per second measured "
+          f"by `distill bench` at batch {batch_size} on raw text (tokenization included) where available; "
+          f"speed-up = it/s ÷ the teacher's it/s; accuracy kept = accuracy ÷ the teacher's (test split "
+          f"unless marked dev). Random-weight presets have it/s only."]
+    if note:   # e.g. a reduced smoke run must say so where its numbers are read
+        md.append(f"\n**{note}**")
+    machines = {json.dumps(m["machine"], sort_keys=True) for m in found.machines}
+    for m in found.machines:
+        info = m["machine"]
+        md.append(f"\n- bench `{m['source']}`: {info.get('cpu', '?')}, {info.get('cores', '?')} cores, "
+                  f"GPUs {info.get('gpus') or 'none'}, TensorFlow {info.get('tensorflow', '?')}")
+    if len(machines) > 1:
+        md.append("\n**Warning:** the bench files come from different machines or settings; speed-ups "
+                  "between them compare different machines.")
+    for task, table in tables.items():
+        slug = _slug(task)
+        md += ["", f"## {task}", "", f"Primary metric: {table['primary_metric']}. "
+               f"it/s: {speed_words(table)}.", "", task_table_markdown(table)]
+        if any(r["speed"] and r["speed"]["mode"] == EVAL_MODE for r in table["rows"]):
+            md.append("\n_\"run's own evaluation\": no bench row for this model; the it/s the run measured while "
+                      "evaluating, not comparable with bench numbers._")
+        plot_path = out / f"accuracy_vs_speed_{slug}.png"
+        plotted = plot_accuracy_vs_speed(table, plot_path)
+        images.append(plot_path)
+        table["plot"] = {"path": rel(plot_path), "split": plotted["split"], "points": plotted["points"],
+                         "pareto": plotted["pareto"], "presets": plotted["presets"]}
+        md += ["", f"![{task}: accuracy vs it/s]({rel(plot_path)})",
+               "", f"Pareto front (fastest first): {', '.join(plotted['pareto']) or '—'}."]
+        detail = _bench_detail_markdown(table)
+        if detail:
+            md += ["", "### Throughput, every setting measured", "", detail]
+        table["curves"] = {}
+        for kind in RUN_KINDS:
+            curve_groups = _curve_groups(table, kind, runs_of)
+            if not curve_groups:
+                continue
+            curve_path = out / f"curves_{slug}_{kind}.png"
+            curves = plot_training_curves(curve_groups, curve_path, f"{task}: {kind} training curves")
+            images.append(curve_path)
+            table["curves"][kind] = {"path": rel(curve_path), "groups": curves["groups"]}
+            md += ["", f"### {kind.capitalize()} training curves", "", f"![{task}: {kind} curves]({rel(curve_path)})"]
+        with_curves = {label for curves in table["curves"].values() for label in curves["groups"]}
+        missing = [r["model"] for r in table["rows"] if r["kind"] in RUN_KINDS and r["model"] not in with_curves]
+        if missing:
+            md.append(f"\nNo TensorBoard scalars for: {', '.join(missing)}.")
+    if found.materials:
+        md += ["", "## Teaching materials", "", "| file | task | teacher | split | rows | teacher acc (%) | "
+               "teacher it/s |", "|---|---|---|---|---:|---:|---:|"]
+        for m in found.materials:
+            for split, s in m.splits.items():
+                acc = "—" if s["teacher_accuracy"] is None else f"{100 * s['teacher_accuracy']:.2f}"
+                md.append(f"| {m.path.name} | {m.task} | {m.teacher} | {split} | {s['rows']:,} | {acc} | "
+                          f"{s['it_per_s']:,.1f} |")
+    if found.skipped:
+        md += ["", "## Skipped", ""] + [f"- `{s['path']}`: {s['reason']}" for s in found.skipped]
+    data = {
+        "schema": SCHEMA, "runs_dir": str(runs_dir), "batch_size": batch_size, "preferred_mode": PREFERRED_MODE,
+        "machines": found.machines, "tasks": tables,
+        "materials": [{"path": str(m.path), "task": m.task, "teacher": m.teacher, "splits": m.splits}
+                      for m in found.materials],
+        "skipped": found.skipped, "images": [rel(p) for p in images],
+    }
+    json_path = out / "report.json"
+    _write_text(json_path, json.dumps(data, indent=2, default=str))
+    _write_text(md_path, "\n".join(md) + "\n")
+    echo(f"report: {md_path} ({len(tables)} task(s), {len(found.runs)} runs, {len(found.bench)} bench rows, "
+         f"{len(images)} images in {out})")
+    return Report(markdown=md_path, json=json_path, images=images, data=data)
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
