@@ -30,13 +30,14 @@ keep our own loop only if `fit` is more than 10% slower).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, ClassVar, Iterable
 
 import keras
 import numpy as np
@@ -441,3 +442,89 @@ def finish_run(run_dir, info: RunInfo, result: TrainingResult, eval_results: dic
     write_run(run_dir, info)
     discard_backup(run_dir)
     return train_results
+
+
+# ------------------------------------------------- what every trainer shares
+@dataclass
+class TrainingConfig:
+    """What every training config (`FinetuneConfig`, `StudentConfig`, ...)
+    shares: the fields that pick the best epoch and stop training (`monitor`
+    a key of the epoch record, `mode` "auto", "min" or "max", `min_delta`),
+    validation that names the config and the field, the monitor's direction,
+    and a dict round trip that refuses unknown fields. Subclasses are
+    dataclasses with `lr` and `dropout` fields too; `MONITORS` lists their
+    allowed monitors, `LOWER_IS_BETTER` those minimised under mode "auto"."""
+
+    MONITORS: ClassVar[tuple] = ("dev_loss",)
+    LOWER_IS_BETTER: ClassVar[tuple] = ("dev_loss",)
+
+    monitor: str = "dev_loss"
+    mode: str = "auto"
+    min_delta: float = 0.0
+
+    def bad(self, field: str, why: str):
+        raise DistillError(f"{type(self).__name__}: {field} {why}, got {getattr(self, field)!r}")
+
+    def check_positive_ints(self, *fields: str) -> None:
+        for name in fields:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                self.bad(name, "must be a positive int")
+
+    def check_common(self) -> None:
+        """The checks every training config needs: lr, dropout, monitor, mode, min_delta."""
+        if not self.lr > 0:
+            self.bad("lr", "must be > 0")
+        if not 0.0 <= self.dropout < 1.0:
+            self.bad("dropout", "must be in [0, 1)")
+        if self.monitor not in self.MONITORS:
+            self.bad("monitor", f"must be one of {', '.join(self.MONITORS)}")
+        if self.mode not in ("auto", "min", "max"):
+            self.bad("mode", "must be auto, min or max")
+        if self.min_delta < 0:
+            self.bad("min_delta", "must be >= 0")
+
+    @property
+    def monitor_mode(self) -> str:
+        """"min" or "max": `mode`, or under "auto" the monitor's natural direction."""
+        if self.mode != "auto":
+            return self.mode
+        return "min" if self.monitor in self.LOWER_IS_BETTER else "max"
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise DistillError(f"{cls.__name__}: unknown fields {unknown}")
+        return cls(**d)
+
+
+class Trainer:
+    """The front every trainer shares, scikit-learn style: settings in
+    `__init__`, `fit(...)` returns self with learned state in attributes with
+    a trailing underscore. `config_class` builds the default config;
+    `on_epoch_end(record)` runs once each epoch is backed up (tests use it);
+    `callbacks` are extra Keras callbacks given to `fit`."""
+
+    config_class: type = TrainingConfig
+
+    def __init__(self, config=None, *, progress: bool = True, echo: Callable[[str], None] | None = print,
+                 on_epoch_end: Callable[[dict], None] | None = None, callbacks: list | None = None):
+        self.config = config if config is not None else self.config_class()
+        self.progress = progress
+        self.echo = echo or (lambda line: None)
+        self.on_epoch_end = on_epoch_end
+        self.callbacks = callbacks
+
+    def _keep(self, result: TrainingResult, eval_results: dict, train_results: dict) -> None:
+        """The learned state every trainer exposes after `fit`."""
+        self.history_ = result.history
+        self.best_epoch_ = result.best_epoch
+        self.stopped_early_ = result.stopped_early
+        self.resumed_epochs_ = result.resumed_epochs
+        self.eval_results_ = eval_results
+        self.train_results_ = train_results

@@ -52,7 +52,7 @@ from distill.runfiles import (EPOCHS_FILE, EVAL_RESULTS, LABELS_FILE, MODEL_FILE
                               TRAIN_RESULTS, VOCAB_FILE, RunInfo, TokenizerFacts, prepare_run_dir,
                               write_json_atomic, write_run)
 from distill.sources import sha256_file
-from distill.training import Schedule
+from distill.training import Schedule, Trainer, TrainingConfig
 from materials.reader import MaterialsFile
 from students import losses
 from students.kim_cnn import EMBEDDING_MODES, build_kim_cnn
@@ -69,7 +69,7 @@ LOWER_IS_BETTER = ("dev_loss", "dev_ce")
 
 # ------------------------------------------------------------------- config
 @dataclass
-class StudentConfig:
+class StudentConfig(TrainingConfig):
     """Hyper-parameters of one student run.
 
     Architecture defaults are Kim (2014): widths 3/4/5, 100 filters each,
@@ -98,66 +98,29 @@ class StudentConfig:
     batch_size: int = 50
     epochs: int = 20
     patience: int = 3
-    monitor: str = "dev_loss"
-    mode: str = "auto"
-    min_delta: float = 0.0
     seed: int = 0
     transfer: bool = True
     eval_batch_size: int = 256
     save_model: bool = True
 
+    MONITORS = MONITORS
+    LOWER_IS_BETTER = LOWER_IS_BETTER
+
     def __post_init__(self) -> None:
-        def bad(field, why):
-            raise DistillError(f"StudentConfig: {field} {why}, got {getattr(self, field)!r}")
-
         self.widths = tuple(self.widths)
-        if self.arch not in ARCHS:
-            bad("arch", f"must be one of {', '.join(ARCHS)}")
-        if self.loss not in losses.LOSSES:
-            bad("loss", f"must be one of {', '.join(losses.LOSSES)}")
-        if self.embedding not in EMBEDDING_MODES:
-            bad("embedding", f"must be one of {', '.join(EMBEDDING_MODES)}")
+        for name, allowed in (("arch", ARCHS), ("loss", losses.LOSSES), ("embedding", EMBEDDING_MODES)):
+            if getattr(self, name) not in allowed:
+                self.bad(name, f"must be one of {', '.join(allowed)}")
         if not self.temperature > 0:
-            bad("temperature", "must be > 0")
+            self.bad("temperature", "must be > 0")
         if not 0.0 <= self.alpha <= 1.0:
-            bad("alpha", "must be in [0, 1]")
-        if not self.lr > 0:
-            bad("lr", "must be > 0")
-        for field in ("filters", "batch_size", "epochs", "patience", "eval_batch_size"):
-            value = getattr(self, field)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                bad(field, "must be a positive int")
+            self.bad("alpha", "must be in [0, 1]")
+        self.check_positive_ints("filters", "batch_size", "epochs", "patience", "eval_batch_size")
         if not self.widths or any(not isinstance(w, int) or w < 1 for w in self.widths):
-            bad("widths", "must be positive ints")
-        if not 0.0 <= self.dropout < 1.0:
-            bad("dropout", "must be in [0, 1)")
+            self.bad("widths", "must be positive ints")
         if self.max_norm is not None and not self.max_norm > 0:
-            bad("max_norm", "must be > 0 or None")
-        if self.monitor not in MONITORS:
-            bad("monitor", f"must be one of {', '.join(MONITORS)}")
-        if self.mode not in ("auto", "min", "max"):
-            bad("mode", "must be auto, min or max")
-        if self.min_delta < 0:
-            bad("min_delta", "must be >= 0")
-
-    @property
-    def monitor_mode(self) -> str:
-        if self.mode != "auto":
-            return self.mode
-        return "min" if self.monitor in LOWER_IS_BETTER else "max"
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["widths"] = list(self.widths)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "StudentConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise DistillError(f"StudentConfig: unknown fields {unknown}")
-        return cls(**d)
+            self.bad("max_norm", "must be > 0 or None")
+        self.check_common()
 
 
 # ---------------------------------------------------------------- distiller
@@ -191,7 +154,7 @@ class Distiller(keras.Model):
 
 
 # ------------------------------------------------------------------ trainer
-class StudentTrainer:
+class StudentTrainer(Trainer):
     """Trains one student on a materials file and writes its run folder.
 
     Training runs through the engine (`distill.training`: Keras `fit` on a
@@ -204,14 +167,7 @@ class StudentTrainer:
     `callbacks` are extra Keras callbacks.
     """
 
-    def __init__(self, config: StudentConfig | None = None, *, progress: bool = True,
-                 echo: Callable[[str], None] | None = print,
-                 on_epoch_end: Callable[[dict], None] | None = None, callbacks: list | None = None):
-        self.config = config or StudentConfig()
-        self.progress = progress
-        self.echo = echo or (lambda line: None)
-        self.on_epoch_end = on_epoch_end
-        self.callbacks = callbacks
+    config_class = StudentConfig
 
     def fit(self, materials_path, run_dir, overwrite: bool = False) -> "StudentTrainer":
         c = self.config
@@ -286,15 +242,8 @@ class StudentTrainer:
             train_results = training.finish_run(run_dir, info, result, eval_results, started, mode=c.monitor_mode,
                                                 steps_per_epoch=steps_per_epoch, train_splits=list(splits),
                                                 traces=dict(self.traces_))
-        history = result.history
-
+        self._keep(result, eval_results, train_results)
         self.model_ = model
-        self.history_ = history
-        self.best_epoch_ = result.best_epoch
-        self.stopped_early_ = result.stopped_early
-        self.resumed_epochs_ = result.resumed_epochs
-        self.eval_results_ = eval_results
-        self.train_results_ = train_results
         self.run_dir_ = run_dir
         return self
 

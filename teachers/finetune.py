@@ -54,7 +54,7 @@ from distill.runfiles import (EPOCHS_FILE, EVAL_RESULTS, LABELS_FILE, MODEL_FILE
                               TRAIN_RESULTS, VOCAB_FILE, RunInfo, TokenizerFacts, prepare_run_dir,
                               write_json_atomic, write_run)
 from distill import training
-from distill.training import Schedule
+from distill.training import Schedule, Trainer, TrainingConfig
 from teachers.batching import BATCH_SPEC, Traces, bucketed_batches, compiled_forward, cross_entropy, \
     logits_in_order, pad_rows
 from teachers.classifier import BertClassifier
@@ -70,7 +70,7 @@ EPOCH_METRICS = ("accuracy", "f1", "f1_macro", "f1_weighted", "mcc")
 
 # ------------------------------------------------------------------- config
 @dataclass
-class FinetuneConfig:
+class FinetuneConfig(TrainingConfig):
     """Hyper-parameters of one fine-tuning run.
 
     Defaults follow BERT's fine-tuning recipe; lr 3e-5 suits MiniLM-sized
@@ -87,55 +87,25 @@ class FinetuneConfig:
     clip_norm: float = 1.0
     max_seq_len: int = 128
     patience: int = 2
-    monitor: str = "dev_loss"
-    mode: str = "auto"
-    min_delta: float = 0.0
     dropout: float = 0.1
     seed: int = 0
     eval_batch_size: int = 64
     bucket_window: int = 50
     save_model: bool = True
 
+    MONITORS = MONITORS
+
     def __post_init__(self) -> None:
-        def bad(field, why):
-            raise DistillError(f"FinetuneConfig: {field} {why}, got {getattr(self, field)!r}")
-
-        if not self.lr > 0:
-            bad("lr", "must be > 0")
-        for field in ("batch_size", "epochs", "max_seq_len", "patience", "eval_batch_size", "bucket_window"):
-            value = getattr(self, field)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                bad(field, "must be a positive int")
+        self.check_positive_ints("batch_size", "epochs", "max_seq_len", "patience", "eval_batch_size",
+                                 "bucket_window")
+        self.check_common()
         if self.max_seq_len < 3:
-            bad("max_seq_len", "must be at least 3")
+            self.bad("max_seq_len", "must be at least 3")
         if not 0.0 <= self.warmup < 1.0:
-            bad("warmup", "(a fraction of all steps) must be in [0, 1)")
-        if self.weight_decay < 0 or self.clip_norm < 0 or self.min_delta < 0:
-            bad("weight_decay" if self.weight_decay < 0 else "clip_norm" if self.clip_norm < 0 else "min_delta",
-                "must be >= 0")
-        if not 0.0 <= self.dropout < 1.0:
-            bad("dropout", "must be in [0, 1)")
-        if self.monitor not in MONITORS:
-            bad("monitor", f"must be one of {', '.join(MONITORS)}")
-        if self.mode not in ("auto", "min", "max"):
-            bad("mode", "must be auto, min or max")
-
-    @property
-    def monitor_mode(self) -> str:
-        if self.mode != "auto":
-            return self.mode
-        return "min" if self.monitor == "dev_loss" else "max"
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "FinetuneConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise DistillError(f"FinetuneConfig: unknown fields {unknown}")
-        return cls(**d)
+            self.bad("warmup", "(a fraction of all steps) must be in [0, 1)")
+        for name in ("weight_decay", "clip_norm"):
+            if getattr(self, name) < 0:
+                self.bad(name, "must be >= 0")
 
 
 # ---------------------------------------------------------------- optimizer
@@ -196,7 +166,7 @@ def make_optimizer(model: keras.Model, config: FinetuneConfig,
 
 
 # --------------------------------------------------------------- finetuner
-class Finetuner:
+class Finetuner(Trainer):
     """Fine-tunes a loaded teacher on a task and writes a run folder.
 
     `fit` trains the teacher's encoder in place (load a fresh teacher per
@@ -215,14 +185,7 @@ class Finetuner:
     (tests use it to simulate a Ctrl-C); `callbacks` are extra Keras callbacks.
     """
 
-    def __init__(self, config: FinetuneConfig | None = None, *, progress: bool = True,
-                 echo: Callable[[str], None] | None = print,
-                 on_epoch_end: Callable[[dict], None] | None = None, callbacks: list | None = None):
-        self.config = config or FinetuneConfig()
-        self.progress = progress
-        self.echo = echo or (lambda line: None)
-        self.on_epoch_end = on_epoch_end
-        self.callbacks = callbacks
+    config_class = FinetuneConfig
 
     # ------------------------------------------------------------ public
     def fit(self, teacher, task: Task, run_dir, overwrite: bool = False) -> "Finetuner":
@@ -300,14 +263,7 @@ class Finetuner:
         train_results = training.finish_run(run_dir, info, result, eval_results, started, mode=c.monitor_mode,
                                             steps_per_epoch=steps_per_epoch,
                                             tokenize_seconds=round(tokenize_seconds, 3), traces=dict(self.traces_))
-        history = result.history
-
-        self.history_ = history
-        self.best_epoch_ = result.best_epoch
-        self.stopped_early_ = result.stopped_early
-        self.resumed_epochs_ = result.resumed_epochs
-        self.eval_results_ = eval_results
-        self.train_results_ = train_results
+        self._keep(result, eval_results, train_results)
         return self
 
 

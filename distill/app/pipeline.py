@@ -9,6 +9,9 @@ from its output). The report is always rewritten
 (it is cheap) from exactly the folders of this run, so stale stages from
 earlier configurations never leak into it.
 
+A teacher or student stage killed half-way resumes from its last finished
+epoch on the next run (the training engine's backup in its folder).
+
 The stages call the same code as the single commands (`teacher finetune`,
 `materials generate`, `student train`, `bench`, `report`), so a pipeline run
 and a hand-made run of the same options give the same numbers.
@@ -148,7 +151,8 @@ def run(task: str = "rt-polarity", teacher: str = "minilm-l6", quick: bool = Fal
     task_label = _slug(config.task)
 
     teacher_stage = runner.run("teacher", f"{_slug(config.teacher)}-{task_label}", _teacher_config(config),
-                               [task_obj.sha256], functools.partial(_build_teacher, config, task_obj, progress))
+                               [task_obj.sha256], functools.partial(_build_teacher, config, task_obj, progress),
+                               resumable=True)
     materials_stage = runner.run("materials", task_label, _materials_config(config), [teacher_stage.key],
                                  functools.partial(_build_materials, config, task_obj, teacher_stage.path, progress),
                                  resumable=True)
@@ -159,7 +163,8 @@ def run(task: str = "rt-polarity", teacher: str = "minilm-l6", quick: bool = Fal
         student_config = _student_config(config, loss, transfer, seed)
         label = f"{loss}{'-noaug' if loss != 'ce' and not transfer and config.augment else ''}-seed{seed}"
         stage = runner.run("student", label, student_config.to_dict(), [materials_stage.key],
-                           functools.partial(_build_student, student_config, materials_file, progress))
+                           functools.partial(_build_student, student_config, materials_file, progress),
+                           resumable=True)
         result.students[(loss, transfer, seed)] = stage.path
 
     if task_obj.is_pair:   # the bench times single texts; the report falls back on each run's own eval it/s
@@ -206,16 +211,17 @@ def _teacher_config(c: PipelineConfig) -> dict:
 def _build_teacher(c: PipelineConfig, task: Task, progress: bool, path: Path) -> None:
     import keras
 
-    from teachers.finetune import FinetuneConfig, Finetuner
+    from distill.metrics import format_metrics_table
+    from teachers.finetune import FinetuneConfig, Finetuner, finished_results
     from teachers.registry import load_teacher
 
-    config = FinetuneConfig.from_dict(_teacher_config(c)["finetune"])
-    keras.utils.set_random_seed(config.seed)
-    teacher = load_teacher(c.teacher, checkpoint=c.checkpoint, max_seq_len=config.max_seq_len)
-    finetuner = Finetuner(config, progress=progress).fit(teacher, task, path, overwrite=True)
-    from distill.metrics import format_metrics_table
-
-    print(format_metrics_table(finetuner.eval_results_, task.primary_metric))
+    done = finished_results(path)   # finished, but killed before the stage was marked complete
+    if done is None:                # a new run, or an interrupted one that the engine resumes
+        config = FinetuneConfig.from_dict(_teacher_config(c)["finetune"])
+        keras.utils.set_random_seed(config.seed)
+        teacher = load_teacher(c.teacher, checkpoint=c.checkpoint, max_seq_len=config.max_seq_len)
+        done = Finetuner(config, progress=progress).fit(teacher, task, path).eval_results_
+    print(format_metrics_table(done, task.primary_metric))
 
 
 def _augment_config(c: PipelineConfig):
@@ -257,9 +263,10 @@ def _student_config(c: PipelineConfig, loss: str, transfer: bool, seed: int):
 
 
 def _build_student(config, materials_file: Path, progress: bool, path: Path) -> None:
-    from students.train import StudentTrainer
+    from students.train import StudentTrainer, finished_results
 
-    StudentTrainer(config, progress=progress).fit(materials_file, path, overwrite=True)
+    if finished_results(path) is None:   # else finished, but killed before the stage was marked complete
+        StudentTrainer(config, progress=progress).fit(materials_file, path)   # resumes an interrupted run
 
 
 def _build_bench(c: PipelineConfig, task: Task, teacher_dir: Path, students: list[Path], progress: bool,

@@ -55,11 +55,20 @@ def _source_defaults(module: str, class_name: str) -> dict:
     if spec is None or not spec.origin:
         raise LookupError(f"cannot find module {module}")
     tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"), spec.origin)
+    imported = {alias.asname or alias.name: node.module for node in tree.body if isinstance(node, ast.ImportFrom)
+                for alias in node.names}
     for node in tree.body:
         if isinstance(node, ast.ClassDef) and node.name == class_name:
             found = {}
+            for base in node.bases:   # inherited fields first, as dataclasses order them
+                if isinstance(base, ast.Name) and base.id in imported:
+                    found.update(_source_defaults(imported[base.id], base.id))
+                elif isinstance(base, ast.Name):
+                    found.update(_source_defaults(module, base.id))
             for stmt in node.body:
-                if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.value is not None:
+                class_var = isinstance(stmt, ast.AnnAssign) and "ClassVar" in ast.unparse(stmt.annotation)
+                if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.value is not None \
+                        and not class_var:
                     try:
                         found[stmt.target.id] = ast.literal_eval(stmt.value)
                     except ValueError:   # field(default_factory=...) and the like: not shown
