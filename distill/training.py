@@ -343,9 +343,10 @@ def train(model: keras.Model, batches: Callable[[int], Iterable], signature, ste
     interrupted run (see `distill.runfiles.prepare_run_dir`) is resumed.
     """
     run_dir = Path(run_dir)
+    echo = echo or (lambda line: None)
     writer = tf.summary.create_file_writer(str(run_dir / TENSORBOARD_DIR))
     engine = _Engine(run_dir, schedule, evaluate, train_record or (lambda logs: {}), epoch_line, on_improve,
-                     on_epoch_end, echo or (lambda line: None))
+                     on_epoch_end, echo)
     engine.model, engine.writer = model, writer
     sizes: list = []
     clock = _Clock(engine.result, sizes, examples_per_epoch, schedule.epochs, writer, progress)

@@ -1,0 +1,158 @@
+"""distill.training: the engine on a toy Keras model (best weights, early stopping, backup and resume)."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from distill.errors import DistillError
+from distill.runfiles import EPOCHS_FILE
+from distill.training import Schedule, TrainingConfig, discard_backup, train
+
+SIGNATURE = (tf.TensorSpec([None, None], tf.float32), tf.TensorSpec([None], tf.float32))
+
+
+class Toy(keras.Model):
+    """Mean of each row's features -> dense -> dropout; squared error. Rows vary in length per batch."""
+
+    def __init__(self):
+        super().__init__()
+        self.dense = keras.layers.Dense(1)
+        self.dropout = keras.layers.Dropout(0.3, seed=1)
+        self.dense.build((None, 1))
+        self.built = True
+
+    def call(self, x, training=False):
+        return self.dropout(self.dense(tf.reduce_mean(x, axis=1, keepdims=True)), training=training)[:, 0]
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        return tf.reduce_mean(tf.square(y_pred - y))
+
+
+def _batches(epoch):
+    rng = np.random.default_rng([7, epoch])
+    for b in range(5):
+        length = 2 + b
+        x = rng.normal(size=(4, length)).astype(np.float32)
+        yield x, (3 * x.mean(axis=1) + 1).astype(np.float32), 4
+
+
+def _fresh():
+    keras.utils.set_random_seed(0)
+    model = Toy()
+    model.compile(optimizer=keras.optimizers.Adam(0.05), jit_compile=False)
+    return model
+
+
+def _train(model, run_dir, dev, schedule=None, **kwargs):
+    return train(model, _batches, SIGNATURE, 5, 20, dev, run_dir, schedule or Schedule(6, "dev_loss", "min", 6),
+                 progress=False, echo=None, **kwargs)
+
+
+def _dev_of(model):
+    x = np.linspace(-1, 1, 16, dtype=np.float32).reshape(8, 2)
+    return lambda: {"dev_loss": float(np.mean((model(x).numpy() - (3 * x.mean(axis=1) + 1)) ** 2))}
+
+
+def test_the_model_ends_with_its_best_epochs_weights(tmp_path):
+    model = _fresh()
+    snapshots = {}
+    values = iter([0.5, 0.2, 0.3, 0.4])
+    result = _train(model, tmp_path, lambda: {"dev_loss": next(values)}, Schedule(4, "dev_loss", "min", 4),
+                    on_epoch_end=lambda r: snapshots.__setitem__(r["epoch"], [w.numpy() for w in model.weights]))
+    assert result.best_epoch == 2 and result.best_value == 0.2 and not result.stopped_early
+    for a, b in zip(model.weights, snapshots[2]):
+        np.testing.assert_array_equal(a.numpy(), b)
+    lines = [json.loads(line) for line in (tmp_path / EPOCHS_FILE).read_text().splitlines()]
+    assert [line["improved"] for line in lines] == [True, True, False, False]
+    # 5 batch shapes x 4 epochs: the step is traced a fixed number of times (Keras's reduce_retracing may
+    # trace once more to relax a first concrete shape), never once per shape or per epoch.
+    assert result.traces <= 2 and result.steps == 20 and result.train_examples == 80
+
+
+def test_early_stopping_after_patience_epochs_without_gain_and_nan_never_improves(tmp_path):
+    values = iter([0.5, float("nan"), 0.6, 0.7, 0.1])
+    result = _train(_fresh(), tmp_path, lambda: {"dev_loss": next(values)}, Schedule(5, "dev_loss", "min", 2))
+    assert [h["epoch"] for h in result.history] == [1, 2, 3] and result.stopped_early
+    assert result.best_epoch == 1
+
+
+def test_ctrl_c_then_train_again_resumes_to_the_same_weights(tmp_path):
+    whole = _fresh()
+    _train(whole, tmp_path / "whole", _dev_of(whole))
+
+    def stop(record):
+        if record["epoch"] == 3:
+            raise KeyboardInterrupt
+
+    cut = _fresh()
+    with pytest.raises(KeyboardInterrupt):
+        _train(cut, tmp_path / "cut", _dev_of(cut), on_epoch_end=stop)
+    again = _fresh()
+    result = _train(again, tmp_path / "cut", _dev_of(again))
+    assert result.resumed_epochs == 3 and [h["epoch"] for h in result.history] == list(range(1, 7))
+    for a, b in zip(whole.weights, again.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    discard_backup(tmp_path / "cut")
+    assert not (tmp_path / "cut" / "backup").exists()
+
+
+def test_a_backup_half_written_falls_back_to_the_previous_epoch(tmp_path):
+    def stop(record):
+        if record["epoch"] == 3:
+            raise KeyboardInterrupt
+
+    cut = _fresh()
+    with pytest.raises(KeyboardInterrupt):
+        _train(cut, tmp_path, _dev_of(cut), on_epoch_end=stop)
+    # A kill between Keras's files and the engine's state: the state still says epoch 2.
+    state_path = tmp_path / "backup" / "engine_state.json"
+    state = json.loads(state_path.read_text())
+    previous = json.loads((tmp_path / "backup" / "training_metadata.json.bkp").read_text())
+    state["epoch"] = previous["epoch"]
+    state["history"] = state["history"][:previous["epoch"]]
+    state_path.write_text(json.dumps(state))
+    again = _fresh()
+    result = _train(again, tmp_path, _dev_of(again))
+    assert result.resumed_epochs == previous["epoch"] == 2
+
+
+def test_an_unreadable_backup_is_one_clear_error(tmp_path):
+    def stop(record):
+        if record["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    cut = _fresh()
+    with pytest.raises(KeyboardInterrupt):
+        _train(cut, tmp_path, _dev_of(cut), on_epoch_end=stop)
+    for name in ("latest.weights.h5", "latest.weights.h5.bkp"):
+        (tmp_path / "backup" / name).write_bytes(b"truncated")
+    again = _fresh()
+    with pytest.raises(DistillError, match="cannot restore the training backup.*--overwrite"):
+        _train(again, tmp_path, _dev_of(again))
+
+
+def test_training_config_checks_name_the_config_and_the_field():
+    from dataclasses import dataclass
+
+    @dataclass
+    class ToyConfig(TrainingConfig):
+        MONITORS = ("dev_loss", "dev_accuracy")
+        lr: float = 0.1
+        dropout: float = 0.0
+        epochs: int = 2
+
+        def __post_init__(self):
+            self.check_positive_ints("epochs")
+            self.check_common()
+
+    assert ToyConfig(monitor="dev_accuracy").monitor_mode == "max" and ToyConfig().monitor_mode == "min"
+    assert ToyConfig.from_dict(ToyConfig(epochs=3).to_dict()) == ToyConfig(epochs=3)
+    for bad, field in ((dict(epochs=0), "epochs"), (dict(lr=0), "lr"), (dict(monitor="x"), "monitor"),
+                       (dict(mode="up"), "mode"), (dict(min_delta=-1), "min_delta")):
+        with pytest.raises(DistillError, match=f"ToyConfig: {field}"):
+            ToyConfig(**bad)
+    with pytest.raises(DistillError, match="unknown fields"):
+        ToyConfig.from_dict({"colour": 1})
