@@ -69,6 +69,19 @@ def test_second_run_reuses_every_stage(first, task):
     assert sum("reusing" in line for line in lines) == 6
 
 
+def test_a_finished_run_whose_stage_was_not_marked_is_taken_up_not_retrained(first, task):
+    # A kill after training finished but before stage.json was written: the run folder is complete.
+    root, result, _ = first
+    student = result.students[("mse", True, 0)]
+    before = {p: (p / "model.keras").stat().st_mtime_ns for p in (result.teacher, student)}
+    for path in (result.teacher, student):
+        (path / "stage.json").unlink()
+    again = run(config=tiny_config(root), task_data=task, echo=lambda _: None, progress=False)
+    assert ran(again) == ["teacher", "student"]       # marked again, from the finished runs
+    assert {p: (p / "model.keras").stat().st_mtime_ns for p in before} == before
+    assert (result.teacher / "stage.json").exists() and (student / "stage.json").exists()
+
+
 def test_a_student_option_redoes_only_students_bench_and_report(first, task):
     root, result, _ = first
     again = run(config=tiny_config(root, student_embedding="non-static"), task_data=task, echo=lambda _: None, progress=False)
