@@ -41,23 +41,35 @@ def improved(value, best, mode: str, min_delta: float) -> bool:
 
 
 def save_model(model, run_dir: Path) -> str:
-    """Write model.keras atomically (a Ctrl-C mid-save leaves the previous best intact); its sha256."""
+    """Write model.keras atomically (a Ctrl-C mid-save leaves the previous best intact); its sha256.
+
+    The optimizer is left out: the run folder keeps the model for inference,
+    the optimizer's state lives in the training backup (it would triple the
+    file of a compiled BERT)."""
     from distill.sources import sha256_file
 
     tmp = run_dir / f".{MODEL_FILE}.partial.keras"
-    model.save(tmp)
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None:
+        model.optimizer = None
+    try:
+        model.save(tmp)
+    finally:
+        if optimizer is not None:
+            model.optimizer = optimizer
     os.replace(tmp, run_dir / MODEL_FILE)
     return sha256_file(run_dir / MODEL_FILE)
 
 
-def prepare_run_dir(run_dir: Path, overwrite: bool, kind: str, config: dict | None = None) -> bool:
-    """A folder for a `kind` run; True when it holds an interrupted run to resume.
+def prepare_run_dir(run_dir: Path, overwrite: bool, kind: str, same_run: dict | None = None) -> RunInfo | None:
+    """A folder for a `kind` run; the RunInfo of an interrupted run to resume, else None.
 
-    An interrupted run of that kind (complete: false) with the same `config`
-    and a training backup (`backup/`) is kept, so the engine resumes it from
-    its last finished epoch; any other interrupted run is restarted cleanly;
-    a finished one is only replaced with `overwrite=True`; a non-empty folder
-    that is not such a run never is."""
+    An interrupted run of that kind whose run.json matches `same_run` (its
+    fields name, task, config, label_names and, within provenance, the
+    hashes given) and that has a training backup (`backup/`) is kept, so the
+    engine resumes it from its last finished epoch; any other interrupted run
+    is restarted cleanly; a finished one is only replaced with
+    `overwrite=True`; a non-empty folder that is not such a run never is."""
     run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise DistillError(f"{run_dir}: exists and is not a folder; choose another run folder")
@@ -68,12 +80,28 @@ def prepare_run_dir(run_dir: Path, overwrite: bool, kind: str, config: dict | No
         if raw.get("complete") and not overwrite:
             raise DistillError(f"{run_dir}: a finished {kind} run; choose another folder or pass "
                                "overwrite (--overwrite) to replace it")
-        if (not raw.get("complete") and not overwrite and config is not None and raw.get("config") == config
-                and (run_dir / BACKUP_DIR).is_dir()):
-            return True
+        old = read_run_or_none(run_dir, kind)
+        if (not raw.get("complete") and not overwrite and same_run is not None and old is not None
+                and _matches(old.to_dict(), same_run) and (run_dir / BACKUP_DIR).is_dir()):
+            return old
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    return False
+    return None
+
+
+def _matches(have, want) -> bool:
+    """`want` is contained in `have`: equal values, dicts compared on `want`'s keys only."""
+    if isinstance(want, dict):
+        return isinstance(have, dict) and all(k in have and _matches(have[k], v) for k, v in want.items())
+    return have == want
+
+
+def resumed(info: "RunInfo", old: "RunInfo | None") -> "RunInfo":
+    """`info` of a run being resumed, keeping what the interrupted run had recorded."""
+    if old is not None:
+        info.best_epoch, info.best_value, info.model_sha256 = old.best_epoch, old.best_value, old.model_sha256
+        info.created = old.created
+    return info
 
 
 def read_json_or_none(path: Path):

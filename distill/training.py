@@ -45,13 +45,11 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from distill.errors import DistillError
-from distill.runfiles import (BACKUP_DIR, EPOCHS_FILE, EVAL_RESULTS, TAG_BATCH_LEARNING_RATE, TAG_BATCH_LOSS,
-                              TAG_BATCH_PREFIX, TAG_EPOCH_PREFIX, TENSORBOARD_DIR, TRAIN_RESULTS, RunInfo, improved,
+from distill.runfiles import (BACKUP_DIR, EPOCHS_FILE, EVAL_RESULTS, TAG_BATCH_LEARNING_RATE, TAG_BATCH_PREFIX, TAG_EPOCH_PREFIX, TENSORBOARD_DIR, TRAIN_RESULTS, RunInfo, improved,
                               json_default, save_model, write_json_atomic, write_run)
 from distill.sources import sha256_file
 
 STATE_FILE = "engine_state.json"
-BEST_WEIGHTS_FILE = "best_weights.npz"
 
 
 @dataclass
@@ -116,9 +114,9 @@ class _Clock(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch + 1
-        self.sizes.clear()
         self.epoch_start = time.perf_counter()
         self.epoch_examples = 0
+        self.running = {}
         self.bar = tqdm(total=self.examples_per_epoch, unit="ex", desc=f"epoch {self.epoch}/{self.epochs}",
                         disable=not self.progress, leave=False, dynamic_ncols=True)
 
@@ -130,13 +128,18 @@ class _Clock(keras.callbacks.Callback):
         r = self.result
         if r.steps == 0 and r.resumed_epochs == 0:  # includes tracing: kept out of the steady rate
             r.first_step_seconds, r.first_step_examples = time.perf_counter() - self.step_start, n
-        logs = {key: float(value) for key, value in (logs or {}).items()}
-        loss = logs.get("loss", float("nan"))
+        # Keras logs each metric's running mean over the epoch, weighted by examples;
+        # the batch's own value is what the running sums gained on it.
+        seen = self.epoch_examples + n
+        values = {}
+        for key, value in (logs or {}).items():
+            mean = float(value)
+            values[key] = (mean * seen - self.running.get(key, 0.0) * self.epoch_examples) / n if n else mean
+            self.running[key] = mean
+        loss = values.get("loss", float("nan"))
         with self.writer.as_default(step=r.steps):
-            tf.summary.scalar(TAG_BATCH_LOSS, loss)
-            for key, value in logs.items():
-                if key != "loss":
-                    tf.summary.scalar(TAG_BATCH_PREFIX + key, value)
+            for key, value in values.items():
+                tf.summary.scalar(TAG_BATCH_PREFIX + key, value)
             schedule = getattr(self.model.optimizer, "_learning_rate", None)
             if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
                 tf.summary.scalar(TAG_BATCH_LEARNING_RATE, float(schedule(r.steps)))
@@ -196,32 +199,35 @@ class BestWeights(keras.callbacks.Callback):
 
 class EarlyStopping(keras.callbacks.EarlyStopping):
     """Keras's EarlyStopping, judging improvement exactly as `BestWeights`
-    does (a NaN never improves) and keeping its counters across a resume."""
+    does (a NaN never improves); its counters are part of the backup."""
 
     def __init__(self, schedule: Schedule):
         super().__init__(monitor=schedule.monitor, mode=schedule.mode, patience=schedule.patience,
                          min_delta=schedule.min_delta)
         self.schedule = schedule
-        self.restored: dict | None = None
 
     def _is_improvement(self, monitor_value, reference_value):
         return improved(monitor_value, reference_value, self.schedule.mode, self.schedule.min_delta)
 
-    def on_train_begin(self, logs=None):
-        super().on_train_begin(logs)
-        if self.restored:
-            self.wait, self.best, self.best_epoch = (self.restored["wait"], self.restored["best"],
-                                                     self.restored["best_epoch"])
-
     def state(self) -> dict:
         return {"wait": self.wait, "best": self.best, "best_epoch": self.best_epoch}
 
+    def set_state(self, state: dict) -> None:
+        self.wait, self.best, self.best_epoch = state["wait"], state["best"], state["best_epoch"]
+
+
+WEIGHTS = "latest.weights.h5"
+METADATA = "training_metadata.json"
+
 
 class BackupAndRestore(keras.callbacks.BackupAndRestore):
-    """Keras's BackupAndRestore (model and optimizer weights, epoch), plus the
-    engine's state in the same folder, written after Keras's files so that a
-    kill between the two is detected (the epochs differ) and the previous,
-    complete backup is used instead."""
+    """Keras's BackupAndRestore (model and optimizer weights, epoch; the
+    previous epoch's copy kept as `.bkp`), plus the engine's state in the same
+    folder, written last. On restore, the Keras files whose epoch matches the
+    engine's state are used (the previous copy when a kill fell between the
+    two writes); a backup that does not hang together is dropped and training
+    starts over. Runs last among the callbacks, after `EarlyStopping` has
+    reset itself, so the restored counters stay."""
 
     def __init__(self, engine: "_Engine", early_stopping: EarlyStopping):
         super().__init__(str(engine.run_dir / BACKUP_DIR), double_checkpoint=True, delete_checkpoint=False)
@@ -230,49 +236,63 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
 
     def on_train_begin(self, logs=None):
         state = _read_json(self.dir / STATE_FILE)
-        meta = _read_json(self.dir / "training_metadata.json")
-        previous = _read_json(self.dir / "training_metadata.json.bkp")
-        if state is not None and meta is not None and meta.get("epoch") != state.get("epoch"):
-            if previous is not None and previous.get("epoch") == state.get("epoch"):
-                for name in ("latest.weights.h5", "training_metadata.json"):
-                    os.replace(self.dir / f"{name}.bkp", self.dir / name)
-            else:
-                state = None
-        if state is None or not (self.dir / "latest.weights.h5").exists():
-            self.engine.restore(None, self.early_stopping)
-            for name in os.listdir(self.dir) if self.dir.is_dir() else []:
-                os.remove(self.dir / name)
+        usable = state is not None and self._pick_files(state["epoch"]) and (
+            state["best_weights_file"] is None or (self.dir / state["best_weights_file"]).is_file())
+        if not usable:
+            if self.dir.is_dir() and any(self.dir.iterdir()):
+                self.engine.echo(f"{self.dir}: the training backup is incomplete; training starts over")
+            self.engine.restore(None)
+            discard_backup(self.engine.run_dir)
             return
         try:
             super().on_train_begin(logs)
         except Exception as exc:  # a truncated weights file: say which and how to start over
             raise DistillError(f"{self.dir}: cannot restore the training backup ({type(exc).__name__}: {exc}); "
                                "pass --overwrite to start the run again") from None
-        self.engine.restore(state, self.early_stopping)
+        self.engine.restore(state)
+        self.early_stopping.set_state(state["early_stopping"])
+        if state["stopped"]:   # it had stopped early, then was killed before the run was written
+            self.model._initial_epoch = self.engine.schedule.epochs
+
+    def _pick_files(self, epoch: int) -> bool:
+        """Make Keras's files those of `epoch` (the previous copy if need be); False when neither is."""
+        if (_read_json(self.dir / METADATA) or {}).get("epoch") == epoch and (self.dir / WEIGHTS).is_file():
+            return True
+        if (_read_json(self.dir / f"{METADATA}.bkp") or {}).get("epoch") == epoch \
+                and (self.dir / f"{WEIGHTS}.bkp").is_file():
+            for name in (WEIGHTS, METADATA):
+                os.replace(self.dir / f"{name}.bkp", self.dir / name)
+            return True
+        return False
 
     def on_epoch_end(self, epoch, logs=None):
+        self.engine.stopping = bool(self.model.stop_training)   # the batch generator ends with training
         super().on_epoch_end(epoch, logs)
         if self.engine.on_epoch_end is not None:   # after the backup: the epoch is safe
             self.engine.on_epoch_end(self.engine.last_record)
 
     def _save_model(self):
         super()._save_model()
-        engine = self.engine
-        if engine.best_weights is not None and engine.best_saved_epoch != engine.result.best_epoch:
-            tmp = self.dir / f".{BEST_WEIGHTS_FILE}.partial.npz"
+        engine, r = self.engine, self.engine.result
+        if engine.best_weights is not None and engine.best_saved_epoch != r.best_epoch:
+            name = f"best_weights-epoch{r.best_epoch}.npz"   # named by epoch: never overwritten in place
+            tmp = self.dir / f".{name}.partial.npz"
             np.savez(tmp, *engine.best_weights)
-            os.replace(tmp, self.dir / BEST_WEIGHTS_FILE)
-            engine.best_saved_epoch = engine.result.best_epoch
-        r = engine.result
+            os.replace(tmp, self.dir / name)
+            engine.best_saved_epoch = r.best_epoch
+        best_file = f"best_weights-epoch{engine.best_saved_epoch}.npz" if engine.best_saved_epoch else None
         write_json_atomic(self.dir / STATE_FILE, {
-            "epoch": self._current_epoch,
+            "epoch": self._current_epoch, "stopped": engine.stopping,
             "history": r.history, "best_epoch": r.best_epoch, "best_value": r.best_value,
-            "best_saved_epoch": engine.best_saved_epoch,
+            "best_saved_epoch": engine.best_saved_epoch, "best_weights_file": best_file,
             "steps": r.steps, "train_seconds": r.train_seconds, "train_examples": r.train_examples,
             "first_step_seconds": r.first_step_seconds, "first_step_examples": r.first_step_examples,
             "early_stopping": self.early_stopping.state(),
             "seed_states": [v.numpy().tolist() for v in _seed_states(self.model)],
         })
+        for old in self.dir.glob("best_weights-epoch*.npz"):   # only once the state points elsewhere
+            if old.name != best_file:
+                old.unlink()
 
 
 def _seed_states(model) -> list:
@@ -299,10 +319,11 @@ class _Engine:
         self.best_weights = None
         self.best_saved_epoch = None
         self.last_record = None
+        self.stopping = False
         self.model = None
         self.writer = None
 
-    def restore(self, state: dict | None, early_stopping: EarlyStopping) -> None:
+    def restore(self, state: dict | None) -> None:
         """Take up the state of a backup (None: a fresh start); epochs.jsonl keeps its finished epochs only."""
         r = self.result
         history = state["history"] if state else []
@@ -315,12 +336,11 @@ class _Engine:
         r.steps, r.train_seconds, r.train_examples = state["steps"], state["train_seconds"], state["train_examples"]
         r.first_step_seconds, r.first_step_examples = state["first_step_seconds"], state["first_step_examples"]
         r.resumed_epochs = state["epoch"]
-        early_stopping.restored = state["early_stopping"]
+        self.stopping = state["stopped"]
         for variable, value in zip(_seed_states(self.model), state["seed_states"]):
             variable.assign(np.asarray(value, dtype=variable.dtype))
-        best_path = self.run_dir / BACKUP_DIR / BEST_WEIGHTS_FILE
-        if state["best_saved_epoch"] is not None:
-            with np.load(best_path) as saved:
+        if state["best_weights_file"] is not None:
+            with np.load(self.run_dir / BACKUP_DIR / state["best_weights_file"]) as saved:
                 self.best_weights = [saved[f"arr_{i}"] for i in range(len(saved.files))]
             self.best_saved_epoch = state["best_saved_epoch"]
         self.echo(f"resuming {self.run_dir} after epoch {r.resumed_epochs} (best so far: epoch {r.best_epoch})")
@@ -352,12 +372,17 @@ def train(model: keras.Model, batches: Callable[[int], Iterable], signature, ste
     clock = _Clock(engine.result, sizes, examples_per_epoch, schedule.epochs, writer, progress)
 
     def generate():
-        for x, y, n in batches(clock.epoch):
-            sizes.append(n)
-            yield x, y
+        # One pass over every epoch still to run, so `fit` keeps one iterator for the whole
+        # training: an iterator dropped at each epoch's end makes TensorFlow wait for its
+        # generator thread while Python holds the GIL, a stall of tens of seconds per epoch.
+        epoch = clock.epoch   # set by on_epoch_begin before the first batch is asked for
+        while epoch <= schedule.epochs and not engine.stopping:
+            for x, y, n in batches(epoch):
+                sizes.append(n)
+                yield x, y
+            epoch += 1
 
-    dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
-    dataset = dataset.apply(tf.data.experimental.assert_cardinality(steps_per_epoch)).prefetch(2)
+    dataset = tf.data.Dataset.from_generator(generate, output_signature=signature).prefetch(2)
     traces = [0]
     step = model.train_step
 
@@ -371,7 +396,8 @@ def train(model: keras.Model, batches: Callable[[int], Iterable], signature, ste
     backup = BackupAndRestore(engine, early_stopping)
     all_callbacks = [clock, BestWeights(engine), early_stopping, *(callbacks or []), backup]
     try:
-        model.fit(dataset, epochs=schedule.epochs, callbacks=all_callbacks, verbose=0, shuffle=False)
+        model.fit(dataset, epochs=schedule.epochs, steps_per_epoch=steps_per_epoch, callbacks=all_callbacks,
+                  verbose=0, shuffle=False)
     finally:
         model.train_step = step
         if clock.bar is not None:

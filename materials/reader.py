@@ -149,7 +149,7 @@ class MaterialsFile:
     # ------------------------------------------------------------- tf.data
     def dataset(self, split: str, batch_size: int = 64, targets=("y", "logits"), shuffle: bool = False,
                 seed: int = 0, drop_remainder: bool = False, in_memory: bool | None = None,
-                memory_limit: int = IN_MEMORY_LIMIT_BYTES, shuffle_chunks: int = 8):
+                memory_limit: int = IN_MEMORY_LIMIT_BYTES, shuffle_chunks: int = 8, epochs_done: int = 0):
         """`tf.data.Dataset` of (features, targets) batches over one split.
 
         features: {"token_ids": int32 [B, Lb], "length": int32 [B]} (+ "segment_ids"
@@ -158,6 +158,8 @@ class MaterialsFile:
         "ysm" float32 [B, C]). Every row appears exactly once per epoch; with
         `shuffle`, each epoch has a new order (seeded). `in_memory=None` picks
         the in-memory path when the split's arrays fit in `memory_limit` bytes.
+        `epochs_done` skips that many epochs' orders, so that a resumed
+        training sees the same order in each epoch as an uninterrupted one.
         """
         import tensorflow as tf
 
@@ -173,12 +175,14 @@ class MaterialsFile:
             in_memory = self.nbytes(split, fields) <= memory_limit
         if in_memory:
             ds = _memory_dataset(self.arrays(split, fields), targets, batch_size, shuffle, seed, drop_remainder)
+            for _ in range(epochs_done if shuffle else 0):
+                iter(ds)   # each new iterator draws the next epoch's shuffle seeds
         else:
             spec = _batch_spec(group, fields, targets)
-            ds = tf.data.Dataset.from_generator(
-                _ChunkStream(self.path, split, fields, targets, batch_size, shuffle, seed, drop_remainder,
-                             shuffle_chunks, self._cache_bytes),
-                output_signature=spec)
+            stream = _ChunkStream(self.path, split, fields, targets, batch_size, shuffle, seed, drop_remainder,
+                                  shuffle_chunks, self._cache_bytes)
+            stream.epoch = epochs_done
+            ds = tf.data.Dataset.from_generator(stream, output_signature=spec)
         return ds.prefetch(tf.data.AUTOTUNE)
 
     def nbytes(self, split: str, fields=DEFAULT_FIELDS) -> int:

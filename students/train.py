@@ -49,7 +49,7 @@ from distill.errors import DistillError
 from distill.metrics import classification_metrics, primary_metric
 from distill import runfiles, training
 from distill.runfiles import (EPOCHS_FILE, EVAL_RESULTS, LABELS_FILE, MODEL_FILE, TENSORBOARD_DIR,  # noqa: F401
-                              TRAIN_RESULTS, VOCAB_FILE, RunInfo, TokenizerFacts, prepare_run_dir,
+                              TRAIN_RESULTS, VOCAB_FILE, RunInfo, TokenizerFacts, prepare_run_dir, resumed,
                               write_json_atomic, write_run)
 from distill.sources import sha256_file
 from distill.training import Schedule, Trainer, TrainingConfig
@@ -175,7 +175,10 @@ class StudentTrainer(Trainer):
         started = time.perf_counter()
         with MaterialsFile(materials_path) as mf:
             splits = _check_splits(mf, c)
-            resuming = prepare_run_dir(run_dir, overwrite, KIND, config=c.to_dict())
+            materials_sha256 = sha256_file(mf.path)
+            resuming = prepare_run_dir(run_dir, overwrite, KIND, same_run={
+                "name": c.arch, "task": mf.task, "config": c.to_dict(), "label_names": list(mf.label_names),
+                "provenance": {"materials": {"sha256": materials_sha256}}})
             keras.utils.set_random_seed(c.seed)
             model = build_kim_cnn(mf.embedding, mf.num_labels, embedding_mode=c.embedding, widths=c.widths,
                                   filters=c.filters, dropout=c.dropout, max_norm=c.max_norm, seed=c.seed)
@@ -191,11 +194,9 @@ class StudentTrainer(Trainer):
             monitor_key = f"dev_{primary}" if c.monitor == "dev_primary" else c.monitor
             rows = {s: mf.rows(s) for s in mf.splits}
             train_rows = sum(rows[s] for s in splits)
-            info = _run_info(mf, c, model, rows, splits, primary, monitor_key)
-            _write_run_files(run_dir, mf, info, resuming)
+            info = resumed(_run_info(mf, c, model, rows, splits, primary, monitor_key, materials_sha256), resuming)
+            _write_run_files(run_dir, mf, info, resuming is not None)
 
-            streams = {s: mf.dataset(s, batch_size=c.batch_size, targets=("y", "logits"), shuffle=True,
-                                     seed=c.seed + i) for i, s in enumerate(splits)}
             batches_per_split = {s: math.ceil(rows[s] / c.batch_size) for s in splits}
             steps_per_epoch = sum(batches_per_split.values())
             dev_y, dev_teacher = _targets(mf, "dev")
@@ -203,8 +204,15 @@ class StudentTrainer(Trainer):
                       + " + ".join(f"{rows[s]} {s}" for s in splits) + f" rows, {rows['dev']} dev; "
                       f"{c.epochs} epochs x {steps_per_epoch} steps, batch {c.batch_size}, lr {c.lr:g} -> {run_dir}")
 
+            streams = {}
+
             def batches(epoch):
-                # Train and transfer batches interleaved in a seeded order that depends on the epoch.
+                # Train and transfer batches interleaved in a seeded order that depends on the epoch;
+                # each split's shuffle is epoch `epoch`'s, a resumed run's included.
+                if not streams:
+                    streams.update({s: mf.dataset(s, batch_size=c.batch_size, targets=("y", "logits"), shuffle=True,
+                                                  seed=c.seed + i, epochs_done=epoch - 1)
+                                    for i, s in enumerate(splits)})
                 order = np.random.default_rng([c.seed, epoch]).permutation(
                     np.repeat(np.arange(len(splits)), [batches_per_split[s] for s in splits]))
                 iterators = [iter(streams[s]) for s in splits]
@@ -287,13 +295,13 @@ def _check_splits(mf: MaterialsFile, c: StudentConfig) -> list[str]:
     return splits
 
 
-def _run_info(mf, c, model, rows, splits, primary, monitor_key) -> RunInfo:
+def _run_info(mf, c, model, rows, splits, primary, monitor_key, materials_sha256) -> RunInfo:
     return RunInfo(
         kind=KIND, name=c.arch, task=mf.task, config=c.to_dict(), label_names=list(mf.label_names),
         tokenizer=TokenizerFacts(bool(mf.lowercase), int(mf.max_seq_len), mf.tokenizer.get("vocab_sha256")),
         primary_metric=primary, is_pair=bool(mf.is_pair), params=int(model.count_params()),
         trainable_params=int(sum(np.prod(w.shape) for w in model.trainable_weights)),
-        provenance={"materials": {"path": str(mf.path.resolve()), "sha256": sha256_file(mf.path), "rows": rows,
+        provenance={"materials": {"path": str(mf.path.resolve()), "sha256": materials_sha256, "rows": rows,
                                   "train_splits": list(splits), "teacher": mf.teacher, "dataset": mf.dataset_info}},
         rows={s: rows[s] for s in splits}, model_file=MODEL_FILE if c.save_model else None, monitor=monitor_key,
         versions={"tensorflow": tf.__version__, "keras": keras.__version__})

@@ -51,7 +51,7 @@ from distill.errors import DistillError
 from distill import runfiles
 from distill.metrics import classification_metrics
 from distill.runfiles import (EPOCHS_FILE, EVAL_RESULTS, LABELS_FILE, MODEL_FILE, TENSORBOARD_DIR,  # noqa: F401
-                              TRAIN_RESULTS, VOCAB_FILE, RunInfo, TokenizerFacts, prepare_run_dir,
+                              TRAIN_RESULTS, VOCAB_FILE, RunInfo, TokenizerFacts, prepare_run_dir, resumed,
                               write_json_atomic, write_run)
 from distill import training
 from distill.training import Schedule, Trainer, TrainingConfig
@@ -198,7 +198,9 @@ class Finetuner(Trainer):
             raise DistillError(f"max_seq_len {c.max_seq_len} exceeds teacher {teacher.name}'s "
                                f"{teacher.config.max_position} positions")
         run_dir = self.run_dir_ = Path(run_dir)
-        resuming = prepare_run_dir(run_dir, overwrite, KIND, config=c.to_dict())
+        resuming = prepare_run_dir(run_dir, overwrite, KIND, same_run={
+            "name": teacher.name, "task": task.name, "config": c.to_dict(), "label_names": list(task.label_names),
+            "provenance": {"task_sha256": task.sha256, "pretrained_weights_sha256": teacher.weights_sha256}})
         keras.utils.set_random_seed(c.seed)
 
         tokenizer = WordPieceTokenizer(teacher.vocab_path, lowercase=teacher.tokenizer.lowercase,
@@ -218,10 +220,10 @@ class Finetuner(Trainer):
         forward = compiled_forward(model, self.traces_, key="eval")
         monitor_key = f"dev_{task.primary_metric}" if c.monitor == "dev_primary" else c.monitor
 
-        info = _run_info(teacher, task, c, tokenizer, monitor_key, model,
-                         {"train": len(train_enc), "dev": len(dev_enc), "test": len(test_enc or [])})
+        info = resumed(_run_info(teacher, task, c, tokenizer, monitor_key, model,
+                                 {"train": len(train_enc), "dev": len(dev_enc), "test": len(test_enc or [])}), resuming)
         info.timings["tokenize_seconds"] = round(tokenize_seconds, 3)
-        if not resuming:
+        if resuming is None:
             write_json_atomic(run_dir / CONFIG_FILE, teacher.config.to_dict())
             shutil.copyfile(teacher.vocab_path, run_dir / VOCAB_FILE)
             write_json_atomic(run_dir / LABELS_FILE, list(task.label_names))

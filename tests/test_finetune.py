@@ -80,6 +80,13 @@ def test_run_folder_holds_every_artefact(trained, task):
     assert info.params == trained.model_.count_params() and info.provenance["random_init"] is True
     assert info.timings["train_seconds"] > 0
     assert not (run / "backup").exists()  # the training backup goes once the run is complete
+    import io
+    import zipfile
+
+    import h5py
+    with zipfile.ZipFile(run / "model.keras") as archive, \
+            h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r") as weights:
+        assert "optimizer" not in weights and "encoder" in weights   # the model only: its optimizer stays out
     epochs = [json.loads(line) for line in (run / "epochs.jsonl").read_text().splitlines()]
     assert [e["epoch"] for e in epochs] == list(range(1, len(trained.history_) + 1))
     results = json.loads((run / "eval_results.json").read_text())

@@ -75,19 +75,30 @@ def test_a_schema_1_run_json_still_reads(tmp_path):
     assert info.best_value == 0.4 and info.provenance["task_sha256"] == "abc" and info.schema == 2
 
 
-def test_prepare_resumes_only_an_interrupted_run_of_the_same_config(tmp_path):
+def test_prepare_resumes_only_an_interrupted_run_of_the_same_config_and_inputs(tmp_path):
     run = tmp_path / "run"
-    assert prepare_run_dir(run, False, "student", config={"seed": 0}) is False
-    write_run(run, _info(config={"seed": 0}))
-    (run / "backup").mkdir()
-    (run / "backup" / "latest.weights.h5").write_bytes(b"x")
-    assert prepare_run_dir(run, False, "student", config={"seed": 0}) is True       # resume: kept as it is
-    assert (run / "backup" / "latest.weights.h5").exists()
-    assert prepare_run_dir(run, False, "student", config={"seed": 1}) is False      # other config: restarted
-    assert not any(run.iterdir())
+    same = {"name": "kim-cnn", "task": "toy", "config": {"seed": 0}, "provenance": {"materials": {"sha256": "m1"}}}
+
+    def interrupted():
+        write_run(run, _info(config={"seed": 0}, provenance={"materials": {"sha256": "m1", "path": "/a.h5"}},
+                             best_epoch=3))
+        (run / "backup").mkdir(exist_ok=True)
+        (run / "backup" / "latest.weights.h5").write_bytes(b"x")
+
+    assert prepare_run_dir(run, False, "student", same_run=same) is None
+    interrupted()
+    old = prepare_run_dir(run, False, "student", same_run=same)                     # resume: kept as it is
+    assert old is not None and old.best_epoch == 3 and (run / "backup" / "latest.weights.h5").exists()
+    assert prepare_run_dir(run, False, "student", same_run={**same, "config": {"seed": 1}}) is None
+    assert not any(run.iterdir())                                                   # other config: restarted
+    interrupted()
+    other_file = {**same, "provenance": {"materials": {"sha256": "m2"}}}
+    assert prepare_run_dir(run, False, "student", same_run=other_file) is None    # other materials: restarted
+    interrupted()
+    assert prepare_run_dir(run, True, "student", same_run=same) is None           # --overwrite: restarted
     write_run(run, _info(complete=True))
     with pytest.raises(DistillError, match="finished student run"):
-        prepare_run_dir(run, False, "student", config={"seed": 0})
+        prepare_run_dir(run, False, "student", same_run=same)
     assert finished_results(run, "student") is None   # no eval_results.json
     (run / "eval_results.json").write_text(json.dumps({"test": {"accuracy": 0.5}}))
     assert finished_results(run, "student") == {"test": {"accuracy": 0.5}}

@@ -136,3 +136,27 @@ def test_run_id_names_the_materials_and_changes_with_the_config(toy, tmp_path):
     assert a.startswith("toy-kim-cnn-kl-") and a == run_id(toy, StudentConfig(loss="kl"))
     assert a != run_id(toy, StudentConfig(loss="kl", seed=1))
     assert finished_results(tmp_path) is None
+
+
+@pytest.mark.parametrize("in_memory", [True, False])
+def test_ctrl_c_then_the_same_command_resumes_to_the_uninterrupted_weights(toy, tmp_path, monkeypatch, in_memory):
+    # Both reader paths (in memory, and streamed by chunks) give a resumed epoch its own shuffle.
+    if not in_memory:
+        streamed = MaterialsFile.dataset
+        monkeypatch.setattr(MaterialsFile, "dataset", lambda self, *a, **k: streamed(self, *a, **{**k, "in_memory": False}))
+    settings = dict(loss="mse", epochs=4, patience=4, batch_size=16)
+    whole = _fit(toy, tmp_path / "whole", **settings)
+
+    def interrupt(record):
+        if record["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        StudentTrainer(StudentConfig(**{**FAST, **settings}), progress=False, echo=None, on_epoch_end=interrupt).fit(
+            toy, tmp_path / "cut")
+    assert read_run(tmp_path / "cut").interrupted
+    again = _fit(toy, tmp_path / "cut", **settings)
+    assert again.resumed_epochs_ == 2 and len(again.history_) == 4
+    assert [h["dev_loss"] for h in again.history_] == [h["dev_loss"] for h in whole.history_]
+    for a, b in zip(whole.model_.weights, again.model_.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())

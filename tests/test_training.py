@@ -156,3 +156,52 @@ def test_training_config_checks_name_the_config_and_the_field():
             ToyConfig(**bad)
     with pytest.raises(DistillError, match="unknown fields"):
         ToyConfig.from_dict({"colour": 1})
+
+
+def _stop_at(epoch):
+    def stop(record):
+        if record["epoch"] == epoch:
+            raise KeyboardInterrupt
+    return stop
+
+
+def test_a_resumed_run_early_stops_where_the_uninterrupted_one_did(tmp_path):
+    values = [0.5, 0.4, 0.45, 0.46, 0.3, 0.2, 0.1, 0.05]
+    schedule = Schedule(8, "dev_loss", "min", 2)
+
+    def dev():
+        calls = iter(values)
+        return lambda: {"dev_loss": next(calls)}
+
+    whole = _train(_fresh(), tmp_path / "whole", dev(), schedule)
+    assert [h["epoch"] for h in whole.history] == [1, 2, 3, 4] and whole.stopped_early
+    with pytest.raises(KeyboardInterrupt):
+        _train(_fresh(), tmp_path / "cut", dev(), schedule, on_epoch_end=_stop_at(3))
+    rest = iter(values[3:])
+    again = _train(_fresh(), tmp_path / "cut", lambda: {"dev_loss": next(rest)}, schedule)
+    assert again.resumed_epochs == 3 and [h["epoch"] for h in again.history] == [1, 2, 3, 4]
+    assert again.stopped_early and again.best_epoch == whole.best_epoch == 2
+
+
+def test_a_run_killed_after_it_stopped_early_does_not_train_on(tmp_path):
+    values = iter([0.5, 0.6, 0.7])
+    schedule = Schedule(6, "dev_loss", "min", 2)
+    with pytest.raises(KeyboardInterrupt):
+        _train(_fresh(), tmp_path, lambda: {"dev_loss": next(values)}, schedule, on_epoch_end=_stop_at(3))
+    again = _train(_fresh(), tmp_path, lambda: pytest.fail("no epoch may run"), schedule)
+    assert again.resumed_epochs == 3 and again.stopped_early and again.best_epoch == 1
+
+
+def test_per_batch_tensorboard_values_are_each_batchs_own(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.util import tensor_util
+
+    model = _fresh()
+    _train(model, tmp_path, _dev_of(model), Schedule(1, "dev_loss", "min", 1),
+           train_record=lambda logs: {"train_loss": float(logs["loss"])})
+    events = EventAccumulator(str(tmp_path / "tensorboard"), size_guidance={"tensors": 0}).Reload()
+    batch = [float(tensor_util.make_ndarray(e.tensor_proto)) for e in events.Tensors("batch/loss")]
+    epoch = [float(tensor_util.make_ndarray(e.tensor_proto)) for e in events.Tensors("epoch/train_loss")]
+    assert len(batch) == 5 and len(set(np.round(batch, 5))) == 5
+    # Equal batch sizes: the epoch's loss (Keras's running mean) is the mean of the batches' own losses.
+    assert epoch == pytest.approx([np.mean(batch)], rel=1e-4)
