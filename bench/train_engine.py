@@ -13,10 +13,12 @@ the same length-bucketed batches padded to their own longest row:
           the engine's callbacks (progress, TensorBoard, best weights, early
           stopping, backup after each epoch)
 
-Each epoch is timed; the first (tracing, warm-up) is excluded and the median
-of the rest is reported as ms per step and examples/s, with the ratio
-fit/loop, and the achieved GFLOP/s against the float32 matmul peak measured
-in the same run.
+Each variant runs `--rounds` times, alternating loop and fit so that slow
+spells of a shared machine fall on both; each round trains a fresh model for
+`--epochs` epochs and its first epoch (tracing, warm-up) is left out. The
+median over the remaining epochs is reported as ms per step and examples/s,
+with the ratio fit/loop, and the achieved GFLOP/s against the float32 matmul
+peak measured in the same run.
 
     python bench/train_engine.py                           # minilm-l6-sized teacher + Kim-CNN student
     python bench/train_engine.py --teacher-model tiny --steps 20 --epochs 3
@@ -26,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import statistics
 import sys
@@ -46,7 +47,8 @@ def parse_args(argv=None):
     p.add_argument("--teacher-batch", type=int, default=32)
     p.add_argument("--student-batch", type=int, default=50)
     p.add_argument("--steps", type=int, default=30, help="steps per timed epoch (teacher); student x10")
-    p.add_argument("--epochs", type=int, default=4, help="epochs per variant; the first is warm-up")
+    p.add_argument("--epochs", type=int, default=3, help="epochs per round; the first is warm-up")
+    p.add_argument("--rounds", type=int, default=3, help="rounds per variant, loop and fit alternating")
     p.add_argument("--mean-len", type=float, default=26.0, help="mean token length (rt-polarity ~26)")
     p.add_argument("--which", default="teacher,student")
     p.add_argument("--json", type=Path, default=Path(__file__).resolve().parent / "out" / "train_engine.json")
@@ -77,9 +79,20 @@ def fit_epochs(model, batches_of, signature, steps, examples, epochs, workdir):
     return [r["train_seconds"] for r in result.history]
 
 
+def alternate(loop_round, fit_round, rounds):
+    """Epoch times of each variant over `rounds` alternating rounds, warm-up epochs left out."""
+    times = {"loop": [], "fit": [], "warmup": []}
+    for _ in range(rounds):
+        for name, run_round in (("loop", loop_round), ("fit", fit_round)):
+            epochs = run_round()
+            times["warmup"].append(epochs[0])
+            times[name].extend(epochs[1:])
+    return times
+
+
 def summarise(name, times, steps, examples, flops_per_epoch, peak):
-    steady = statistics.median(times[1:])
-    return {"variant": name, "epochs": len(times), "warmup_seconds": round(times[0], 3),
+    steady = statistics.median(times)
+    return {"variant": name, "timed_epochs": len(times), "epoch_seconds": [round(t, 3) for t in times],
             "ms_per_step": round(1000 * steady / steps, 2), "examples_per_s": round(examples / steady, 1),
             "gflops": round(flops_per_epoch / steady / 1e9, 1),
             "peak_share": round(flops_per_epoch / steady / 1e9 / peak, 3)}
@@ -87,7 +100,6 @@ def summarise(name, times, steps, examples, flops_per_epoch, peak):
 
 def bench_teacher(args, rng, peak):
     import keras
-    import tensorflow as tf
 
     from teachers.batching import BATCH_SPEC, bucketed_batches
     from teachers.bert import BertConfig, BertEncoder
@@ -113,16 +125,23 @@ def bench_teacher(args, rng, peak):
 
     # 6 x matmul parameters x tokens: forward + backward of the dense layers; the embedding
     # tables are lookups, not matmuls, and the attention score terms are left out.
-    model, optimizer = fresh()
+    model, _ = fresh()
     lookups = sum(int(np.prod(w.shape)) for w in model.weights if "embeddings" in w.path and w.path.endswith("embeddings"))
     flops = 6 * (model.count_params() - lookups) * float(lengths.sum())
-    step = compiled_train_step(model, optimizer)
-    loop = loop_epochs(lambda x, y: step(x, y)[0], batches_of, args.epochs)
-    model, optimizer = fresh()
-    model.compile(optimizer=optimizer, jit_compile=False)
-    with tempfile.TemporaryDirectory() as workdir:
-        fit = fit_epochs(model, batches_of, (BATCH_SPEC, LABELS_SPEC), args.steps, n, args.epochs, workdir)
-    return [summarise("loop", loop, args.steps, n, flops, peak), summarise("fit", fit, args.steps, n, flops, peak)]
+
+    def loop_round():
+        model, optimizer = fresh()
+        step = compiled_train_step(model, optimizer)
+        return loop_epochs(lambda x, y: step(x, y)[0], batches_of, args.epochs)
+
+    def fit_round():
+        model, optimizer = fresh()
+        model.compile(optimizer=optimizer, jit_compile=False)
+        with tempfile.TemporaryDirectory() as workdir:
+            return fit_epochs(model, batches_of, (BATCH_SPEC, LABELS_SPEC), args.steps, n, args.epochs, workdir)
+
+    times = alternate(loop_round, fit_round, args.rounds)
+    return [summarise(v, times[v], args.steps, n, flops, peak) for v in ("loop", "fit")]
 
 
 def bench_student(args, rng, peak):
@@ -160,25 +179,31 @@ def bench_student(args, rng, peak):
     positions = sum(float(np.maximum(lengths - w + 1, 1).sum()) * w for w in widths)
     flops = 3 * 2 * positions * dim * filters   # forward + backward of the convolutions' matmuls
 
-    model, optimizer = fresh()
-    variables = model.trainable_variables
     signature = (FEATURE_SPEC, {"y": tf.TensorSpec([None], tf.int32), "logits": tf.TensorSpec([None, 2], tf.float32)})
 
-    @tf.function(input_signature=list(signature))
-    def step(features, targets):
-        with tf.GradientTape() as tape:
-            logits = model(features, training=True)
-            loss = losses.student_loss("mse", logits, targets["y"], targets["logits"])
-        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-        return loss
+    def loop_round():
+        model, optimizer = fresh()
+        variables = model.trainable_variables
 
-    loop = loop_epochs(step, batches_of, args.epochs)
-    model, optimizer = fresh()
-    distiller = Distiller(model, "mse", 2.0, 0.5)
-    distiller.compile(optimizer=optimizer, jit_compile=False)
-    with tempfile.TemporaryDirectory() as workdir:
-        fit = fit_epochs(distiller, batches_of, signature, steps, n, args.epochs, workdir)
-    return [summarise("loop", loop, steps, n, flops, peak), summarise("fit", fit, steps, n, flops, peak)]
+        @tf.function(input_signature=list(signature))
+        def step(features, targets):
+            with tf.GradientTape() as tape:
+                logits = model(features, training=True)
+                loss = losses.student_loss("mse", logits, targets["y"], targets["logits"])
+            optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+            return loss
+
+        return loop_epochs(step, batches_of, args.epochs)
+
+    def fit_round():
+        model, optimizer = fresh()
+        distiller = Distiller(model, "mse", 2.0, 0.5)
+        distiller.compile(optimizer=optimizer, jit_compile=False)
+        with tempfile.TemporaryDirectory() as workdir:
+            return fit_epochs(distiller, batches_of, signature, steps, n, args.epochs, workdir)
+
+    times = alternate(loop_round, fit_round, args.rounds)
+    return [summarise(v, times[v], steps, n, flops, peak) for v in ("loop", "fit")]
 
 
 def main(argv=None):
@@ -187,8 +212,8 @@ def main(argv=None):
 
     rng = np.random.default_rng(0)
     peak = matmul_peak_gflops(1024, repeats=5)
-    out = {"machine": machine_info(), "matmul_peak_gflops": round(peak, 1), "args": vars(args) | {"json": str(args.json)},
-           "rows": []}
+    out = {"machine": machine_info(), "matmul_peak_gflops": round(peak, 1),
+           "args": vars(args) | {"json": str(args.json)}, "rows": []}
     print(f"float32 matmul peak {peak:.0f} GFLOP/s")
     print("| model | variant | ms/step | examples/s | GFLOP/s | peak share | fit/loop step time |")
     print("|---|---|---:|---:|---:|---:|---:|")

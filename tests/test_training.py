@@ -51,6 +51,13 @@ def _train(model, run_dir, dev, schedule=None, **kwargs):
                  progress=False, echo=None, **kwargs)
 
 
+def _stop_at(epoch):
+    def stop(record):
+        if record["epoch"] == epoch:
+            raise KeyboardInterrupt
+    return stop
+
+
 def _dev_of(model):
     x = np.linspace(-1, 1, 16, dtype=np.float32).reshape(8, 2)
     return lambda: {"dev_loss": float(np.mean((model(x).numpy() - (3 * x.mean(axis=1) + 1)) ** 2))}
@@ -83,13 +90,9 @@ def test_ctrl_c_then_train_again_resumes_to_the_same_weights(tmp_path):
     whole = _fresh()
     _train(whole, tmp_path / "whole", _dev_of(whole))
 
-    def stop(record):
-        if record["epoch"] == 3:
-            raise KeyboardInterrupt
-
     cut = _fresh()
     with pytest.raises(KeyboardInterrupt):
-        _train(cut, tmp_path / "cut", _dev_of(cut), on_epoch_end=stop)
+        _train(cut, tmp_path / "cut", _dev_of(cut), on_epoch_end=_stop_at(3))
     again = _fresh()
     result = _train(again, tmp_path / "cut", _dev_of(again))
     assert result.resumed_epochs == 3 and [h["epoch"] for h in result.history] == list(range(1, 7))
@@ -100,13 +103,9 @@ def test_ctrl_c_then_train_again_resumes_to_the_same_weights(tmp_path):
 
 
 def test_a_backup_half_written_falls_back_to_the_previous_epoch(tmp_path):
-    def stop(record):
-        if record["epoch"] == 3:
-            raise KeyboardInterrupt
-
     cut = _fresh()
     with pytest.raises(KeyboardInterrupt):
-        _train(cut, tmp_path, _dev_of(cut), on_epoch_end=stop)
+        _train(cut, tmp_path, _dev_of(cut), on_epoch_end=_stop_at(3))
     # A kill between Keras's files and the engine's state: the state still says epoch 2.
     state_path = tmp_path / "backup" / "engine_state.json"
     state = json.loads(state_path.read_text())
@@ -120,13 +119,9 @@ def test_a_backup_half_written_falls_back_to_the_previous_epoch(tmp_path):
 
 
 def test_an_unreadable_backup_is_one_clear_error(tmp_path):
-    def stop(record):
-        if record["epoch"] == 2:
-            raise KeyboardInterrupt
-
     cut = _fresh()
     with pytest.raises(KeyboardInterrupt):
-        _train(cut, tmp_path, _dev_of(cut), on_epoch_end=stop)
+        _train(cut, tmp_path, _dev_of(cut), on_epoch_end=_stop_at(2))
     for name in ("latest.weights.h5", "latest.weights.h5.bkp"):
         (tmp_path / "backup" / name).write_bytes(b"truncated")
     again = _fresh()
@@ -156,13 +151,6 @@ def test_training_config_checks_name_the_config_and_the_field():
             ToyConfig(**bad)
     with pytest.raises(DistillError, match="unknown fields"):
         ToyConfig.from_dict({"colour": 1})
-
-
-def _stop_at(epoch):
-    def stop(record):
-        if record["epoch"] == epoch:
-            raise KeyboardInterrupt
-    return stop
 
 
 def test_a_resumed_run_early_stops_where_the_uninterrupted_one_did(tmp_path):
