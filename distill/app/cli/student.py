@@ -44,7 +44,9 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, help=with_default("random seed", STUDENT, "seed"))
     p.add_argument("--runs-dir", default="runs", help="root of the default output folder (default runs)")
     p.add_argument("--out", help="run folder (default RUNS_DIR/student/<materials>-<arch>-<loss>-<config hash>)")
-    p.add_argument("--overwrite", action="store_true", help="replace a finished run in the same folder")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a finished run in the same folder, or restart an interrupted one (without it, "
+                        "an interrupted run with the same options resumes from its last finished epoch)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(handler=train)
 

@@ -27,7 +27,9 @@ def register(subparsers) -> None:
     p.add_argument("--lr", type=float, help=with_default("peak learning rate", FINETUNE, "lr", "2e-5 for BERT-base"))
     p.add_argument("--batch-size", type=int, help=with_default("training batch size", FINETUNE, "batch_size"))
     p.add_argument("--out", help="run folder (default RUNS_DIR/teacher/<teacher>-<task>-<config hash>)")
-    p.add_argument("--overwrite", action="store_true", help="replace a finished run in the same folder")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a finished run in the same folder, or restart an interrupted one (without it, "
+                        "an interrupted run with the same options resumes from its last finished epoch)")
     p.set_defaults(handler=finetune)
 
     p = teacher.add_parser("tune", help="grid over batch size x learning rate on dev, then the best with N seeds")
