@@ -79,7 +79,25 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("distill: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`distill predict ... | head -1`): stop quietly, as a
+        # process killed by SIGPIPE would, and keep Python's exit flush from failing again.
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):   # stdout is not a real file (embedded, captured)
+            pass
+        return 141
+    except OSError as exc:   # the file system said no: name the path, no traceback
+        print(f"distill: error: {describe_os_error(exc)}", file=sys.stderr)
+        return 2
     return 0
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line for a file-system error: the path(s) and what the system said."""
+    paths = " -> ".join(str(p) for p in (exc.filename, exc.filename2) if p is not None)
+    what = exc.strerror or str(exc)
+    return f"{paths}: {what}" if paths else what
 
 
 if __name__ == "__main__":
