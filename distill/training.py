@@ -34,6 +34,7 @@ import dataclasses
 import json
 import math
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +47,7 @@ from tqdm.auto import tqdm
 
 from distill.errors import DistillError
 from distill.runfiles import (BACKUP_DIR, EPOCHS_FILE, EVAL_RESULTS, TAG_BATCH_LEARNING_RATE, TAG_BATCH_PREFIX, TAG_EPOCH_PREFIX, TENSORBOARD_DIR, TRAIN_RESULTS, RunInfo, improved,
-                              json_default, save_model, write_json_atomic, write_run)
+                              json_default, read_json_or_none, save_model, write_json_atomic, write_run)
 from distill.sources import sha256_file
 
 STATE_FILE = "engine_state.json"
@@ -235,9 +236,9 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         self.dir = engine.run_dir / BACKUP_DIR
 
     def on_train_begin(self, logs=None):
-        state = _read_json(self.dir / STATE_FILE)
+        state = read_json_or_none(self.dir / STATE_FILE)
         usable = state is not None and self._pick_files(state["epoch"]) and (
-            state["best_weights_file"] is None or (self.dir / state["best_weights_file"]).is_file())
+            state["best_saved_epoch"] is None or (self.dir / _best_file(state["best_saved_epoch"])).is_file())
         if not usable:
             if self.dir.is_dir() and any(self.dir.iterdir()):
                 self.engine.echo(f"{self.dir}: the training backup is incomplete; training starts over")
@@ -256,9 +257,9 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
 
     def _pick_files(self, epoch: int) -> bool:
         """Make Keras's files those of `epoch` (the previous copy if need be); False when neither is."""
-        if (_read_json(self.dir / METADATA) or {}).get("epoch") == epoch and (self.dir / WEIGHTS).is_file():
+        if (read_json_or_none(self.dir / METADATA) or {}).get("epoch") == epoch and (self.dir / WEIGHTS).is_file():
             return True
-        if (_read_json(self.dir / f"{METADATA}.bkp") or {}).get("epoch") == epoch \
+        if (read_json_or_none(self.dir / f"{METADATA}.bkp") or {}).get("epoch") == epoch \
                 and (self.dir / f"{WEIGHTS}.bkp").is_file():
             for name in (WEIGHTS, METADATA):
                 os.replace(self.dir / f"{name}.bkp", self.dir / name)
@@ -275,16 +276,16 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         super()._save_model()
         engine, r = self.engine, self.engine.result
         if engine.best_weights is not None and engine.best_saved_epoch != r.best_epoch:
-            name = f"best_weights-epoch{r.best_epoch}.npz"   # named by epoch: never overwritten in place
+            name = _best_file(r.best_epoch)   # named by epoch: never overwritten in place
             tmp = self.dir / f".{name}.partial.npz"
             np.savez(tmp, *engine.best_weights)
             os.replace(tmp, self.dir / name)
             engine.best_saved_epoch = r.best_epoch
-        best_file = f"best_weights-epoch{engine.best_saved_epoch}.npz" if engine.best_saved_epoch else None
+        best_file = _best_file(engine.best_saved_epoch) if engine.best_saved_epoch else None
         write_json_atomic(self.dir / STATE_FILE, {
             "epoch": self._current_epoch, "stopped": engine.stopping,
             "history": r.history, "best_epoch": r.best_epoch, "best_value": r.best_value,
-            "best_saved_epoch": engine.best_saved_epoch, "best_weights_file": best_file,
+            "best_saved_epoch": engine.best_saved_epoch,
             "steps": r.steps, "train_seconds": r.train_seconds, "train_examples": r.train_examples,
             "first_step_seconds": r.first_step_seconds, "first_step_examples": r.first_step_examples,
             "early_stopping": self.early_stopping.state(),
@@ -295,18 +296,15 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
                 old.unlink()
 
 
+def _best_file(epoch: int) -> str:
+    return f"best_weights-epoch{epoch}.npz"
+
+
 def _seed_states(model) -> list:
     """The random seed generators' state variables (dropout): not in `model.weights`,
     so not in Keras's backup; needed for a resumed run to draw the same masks."""
     weights = {id(w) for w in model.weights}
     return [v for v in model.variables if id(v) not in weights and "seed_generator_state" in v.path]
-
-
-def _read_json(path: Path):
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
 
 
 # -------------------------------------------------------------------- engine
@@ -339,8 +337,8 @@ class _Engine:
         self.stopping = state["stopped"]
         for variable, value in zip(_seed_states(self.model), state["seed_states"]):
             variable.assign(np.asarray(value, dtype=variable.dtype))
-        if state["best_weights_file"] is not None:
-            with np.load(self.run_dir / BACKUP_DIR / state["best_weights_file"]) as saved:
+        if state["best_saved_epoch"] is not None:
+            with np.load(self.run_dir / BACKUP_DIR / _best_file(state["best_saved_epoch"])) as saved:
                 self.best_weights = [saved[f"arr_{i}"] for i in range(len(saved.files))]
             self.best_saved_epoch = state["best_saved_epoch"]
         self.echo(f"resuming {self.run_dir} after epoch {r.resumed_epochs} (best so far: epoch {r.best_epoch})")
@@ -419,9 +417,7 @@ def discard_backup(run_dir) -> None:
     """Remove a finished run's training backup (the run folder keeps the best model)."""
     folder = Path(run_dir) / BACKUP_DIR
     if folder.is_dir():
-        for name in os.listdir(folder):
-            os.remove(folder / name)
-        folder.rmdir()
+        shutil.rmtree(folder)
 
 
 # -------------------------------------------------------- run-folder steps
@@ -459,7 +455,7 @@ def finish_run(run_dir, info: RunInfo, result: TrainingResult, eval_results: dic
                      "history": result.history}
     write_json_atomic(run_dir / TRAIN_RESULTS, train_results)
     info.best_epoch, info.best_value = result.best_epoch, result.best_value
-    if info.model_file and (run_dir / info.model_file).exists():
+    if info.model_file and (run_dir / info.model_file).exists():   # the file as it stands, whatever a kill left
         info.model_sha256 = sha256_file(run_dir / info.model_file)
     info.complete, info.interrupted = True, False
     info.stopped_early, info.epochs_run = result.stopped_early, len(result.history)

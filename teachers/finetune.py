@@ -336,8 +336,10 @@ def _encode(tokenizer: WordPieceTokenizer, dataset: Dataset, labeled_only: bool 
 
 def train_step_function(model, optimizer, traces: Traces | None = None) -> Callable:
     """One optimizer step on a padded batch, as a plain Python function
-    (returns loss and accuracy). `compiled_train_step` compiles it; bench
-    scripts compile it other ways to compare."""
+    (returns loss and accuracy): the same step `fit` runs through
+    `BertClassifier.compute_loss`, kept as the hand-written-loop baseline of
+    bench/train_engine.py and bench/teacher_train_step.py (training itself
+    goes through `distill.training`)."""
     variables = model.trainable_variables
 
     def train_step(batch, labels):
@@ -358,8 +360,8 @@ LABELS_SPEC = tf.TensorSpec([None], tf.int32, name="labels")
 
 
 def compiled_train_step(model, optimizer, traces: Traces | None = None) -> Callable:
-    """The train step as a tf.function over [None, None] batches: traced once
-    for every batch size and padded length."""
+    """The baseline step as a tf.function over [None, None] batches: traced
+    once for every batch size and padded length (benchmarks only)."""
     return tf.function(train_step_function(model, optimizer, traces), input_signature=[BATCH_SPEC, LABELS_SPEC])
 
 
