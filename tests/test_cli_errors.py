@@ -23,6 +23,7 @@ def test_a_file_system_error_is_one_line_naming_the_path(monkeypatch, capsys, tm
     assert _main_with(monkeypatch, handler) == 2
     err = capsys.readouterr().err
     assert err == f"distill: error: {tmp_path / 'a-file' / 'runs'}: Not a directory\n"
+    assert (tmp_path / "a-file").read_text() == "x"   # what was there is left as it was
 
 
 def test_a_rename_names_both_paths(monkeypatch, capsys, tmp_path):
