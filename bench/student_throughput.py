@@ -11,7 +11,7 @@ timed passes after warm-up (`distill.app.bench.measure`) over the same
 Then each student's speed-up over each teacher per mode and batch size. Models:
 
 - student: `--student RUN` (a trained student run, loaded through
-  `students.export`), else a Kim CNN with random weights over the minilm-l6
+  `students.predictor`), else a Kim CNN with random weights over the minilm-l6
   vocab (30522 x 384 table, widths 3/4/5 x 100 filters) — throughput does not
   depend on the weights; once per `--student-engines` engine: `folded`
   (what `distill predict` runs, `students.folded`) and `keras` (the Keras model);
@@ -97,7 +97,7 @@ def student_bench(run_dir, max_seq_len: int, engine: str):
     if run_dir:
         return student_model_bench(run_dir, engine=engine)
     from distill.wordpiece import pad_ids
-    from students.export import StudentPredictor
+    from students.predictor import StudentPredictor
     from students.kim_cnn import build_kim_cnn
     from teachers.registry import load_teacher
 

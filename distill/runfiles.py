@@ -9,7 +9,9 @@ clobber a finished one or a folder that is not a run of that kind), and
 atomic writes of JSON and the Keras model so a Ctrl-C never leaves half a
 file. Teachers and students share it so `distill report` and `distill
 predict` treat both alike; `students/` may not import `teachers/`, so it
-lives in the foundation.
+lives in the foundation. `check_writable` is the up-front check every command
+that writes runs before its long work (a read-only or misplaced output folder
+is one line at the start, not a traceback at the end).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import json
 import math
 import os
 import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,6 +64,40 @@ def save_model(model, run_dir: Path) -> str:
     return sha256_file(run_dir / MODEL_FILE)
 
 
+_PROBE = ".distill-write-check-"
+
+
+def check_writable(path, what: str = "output folder", create: bool = True) -> Path:
+    """Say now, not after an hour of work, when folder `path` cannot be written.
+
+    With `create`, makes the folder when it is missing (with its parents) and
+    creates and removes a temporary file in it; without, leaves the disk as it
+    was and tries the nearest folder that exists (what making `path` needs).
+    Any failure is one DistillError naming `what`, the path and the reason (a
+    file in the way, read-only, no space). Returns the path."""
+    path = Path(path).expanduser()
+    existing = next((p for p in (path, *path.parents) if p.exists() or p.is_symlink()), Path("."))
+    if not existing.is_dir():
+        where = "" if existing == path else f": {existing} is a file"
+        raise DistillError(f"{what} {path}: not a folder{where}")
+    try:
+        if create:
+            path.mkdir(parents=True, exist_ok=True)
+            existing = path
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=_PROBE)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        where = "" if existing == path else f" ({existing})"
+        raise DistillError(f"{what} {path}: cannot write there{where}: {exc.strerror or exc}") from None
+    return path
+
+
+def _ours_half_written(name: str) -> bool:
+    """Our own temporaries (`.<name>.partial...`, a write check's probe): a folder holding only these is empty."""
+    return name.startswith(".") and (".partial" in name or name.startswith(_PROBE))
+
+
 def prepare_run_dir(run_dir: Path, overwrite: bool, kind: str, same_run: dict | None = None) -> RunInfo | None:
     """A folder for a `kind` run; the RunInfo of an interrupted run to resume, else None.
 
@@ -69,11 +106,13 @@ def prepare_run_dir(run_dir: Path, overwrite: bool, kind: str, same_run: dict | 
     hashes given) and that has a training backup (`backup/`) is kept, so the
     engine resumes it from its last finished epoch; any other interrupted run
     is restarted cleanly; a finished one is only replaced with
-    `overwrite=True`; a non-empty folder that is not such a run never is."""
+    `overwrite=True`; a non-empty folder that is not such a run never is.
+    A folder holding only our own half-written temporaries (`.<name>.partial`,
+    left by a kill before the first run.json) counts as empty."""
     run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise DistillError(f"{run_dir}: exists and is not a folder; choose another run folder")
-    if run_dir.exists() and any(run_dir.iterdir()):
+    if run_dir.exists() and any(not _ours_half_written(p.name) for p in run_dir.iterdir()):
         raw = read_json_or_none(run_dir / RUN_FILE)
         if not (isinstance(raw, dict) and raw.get("kind") == kind):
             raise DistillError(f"{run_dir}: not empty and not a {kind} run; choose another folder")
@@ -85,6 +124,9 @@ def prepare_run_dir(run_dir: Path, overwrite: bool, kind: str, same_run: dict | 
                 and _matches(old.to_dict(), same_run) and (run_dir / BACKUP_DIR).is_dir()):
             return old
         shutil.rmtree(run_dir)
+    elif run_dir.is_dir():   # a kill between the first temporary file and its rename left only that
+        for leftover in run_dir.iterdir():
+            leftover.unlink() if leftover.is_file() or leftover.is_symlink() else shutil.rmtree(leftover)
     run_dir.mkdir(parents=True, exist_ok=True)
     return None
 
@@ -214,6 +256,14 @@ class RunInfo:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def check_labels(self, task_name: str, label_names, run_dir=None) -> None:
+        """One DistillError listing both label lists when a task's labels are not this run's
+        (same names, same order: the outputs are indexed by them)."""
+        if list(label_names) != list(self.label_names):
+            where = f" {run_dir}" if run_dir is not None else ""
+            raise DistillError(f"task {task_name} has labels {list(label_names)} but the {self.kind} run{where} "
+                               f"was trained on {list(self.label_names)} (task {self.task})")
 
     @classmethod
     def from_dict(cls, d: dict, path: Path | str = RUN_FILE) -> "RunInfo":

@@ -33,11 +33,49 @@ class SourceError(DistillError):
 
 
 def cache_dir() -> Path:
-    """The download cache: `$DISTILL_CACHE`, else `~/.cache/distill`."""
-    root = os.environ.get("DISTILL_CACHE") or Path.home() / ".cache" / "distill"
-    path = Path(root)
-    path.mkdir(parents=True, exist_ok=True)
+    """The download cache: `$DISTILL_CACHE`, else `~/.cache/distill`, made when missing.
+
+    A cache that is a file or cannot be made is one SourceError naming it; one
+    that exists but is read-only is fine for reading what it holds (writing
+    there is checked by `writable_cache`, just before a fetch or an extract)."""
+    given = os.environ.get("DISTILL_CACHE")
+    path = Path(given or Path.home() / ".cache" / "distill").expanduser()
+    if path.is_dir():
+        return path
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SourceError(f"{_cache_name(path)}: cannot make the download cache there "
+                          f"({_not_a_folder(path) or exc.strerror or exc}); set DISTILL_CACHE to a writable folder") \
+            from None
     return path
+
+
+def writable_cache(folder: Path) -> Path:
+    """`folder` (inside the cache), made and checked writable before a download or an
+    extract is started; one SourceError naming the cache otherwise."""
+    from distill.runfiles import check_writable
+
+    try:
+        return check_writable(folder, what="download cache")
+    except DistillError as exc:
+        raise SourceError(f"{exc} (DISTILL_CACHE={os.environ.get('DISTILL_CACHE') or '(unset)'}; "
+                          "set it to a writable folder)") from None
+
+
+def _cache_name(path: Path) -> str:
+    given = os.environ.get("DISTILL_CACHE")
+    return f"DISTILL_CACHE={given}" if given else str(path)
+
+
+def _not_a_folder(path: Path) -> str | None:
+    """Why mkdir -p of `path` fails when a file is in the way, else None."""
+    for p in (path, *path.parents):
+        if p.exists():
+            if p.is_dir():
+                return None
+            return "it is a file, not a folder" if p == path else f"{p} is a file, not a folder"
+    return None
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
@@ -89,7 +127,12 @@ class Source:
         if target.exists():
             return target
         data = self.read(member)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(self, _CachedSource):
+            writable_cache(target.parent)
+        else:
+            from distill.runfiles import check_writable
+
+            check_writable(target.parent, what=f"folder for the files of {self.id}")
         _write_atomically(target, data)
         return target
 
@@ -128,7 +171,7 @@ class _CachedSource(Source):
             if actual == self.sha256:
                 return target
             target.unlink()  # a stale or tampered copy: fetch again rather than trust it
-        target.parent.mkdir(parents=True, exist_ok=True)
+        writable_cache(target.parent)   # before the download, not after it
         with tempfile.TemporaryDirectory(dir=target.parent, prefix=".fetch-") as tmp:
             fetched = self._fetch(Path(tmp))
             actual = sha256_file(fetched)

@@ -22,6 +22,18 @@ Keras expect:
   `epochs.jsonl` line per epoch, a tqdm bar in examples/s, one printed line
   per epoch, examples/s with the first (tracing) step kept out.
 
+On several devices or hosts (`placement`, from `distill.distribute.setup`:
+`--strategy one|mirrored|multi-worker|auto`) the same `fit` runs under the
+`tf.distribute` strategy: each batch is cut into one slice per replica, the
+user's batch size stays the global one, the per-batch metrics are read from
+the metric variables summed over the replicas, and the results are those of
+one device up to floating-point order (see `distill.distribute` for what that
+takes). Every worker runs every callback (saving joins collective ops); the
+trainers point the workers other than the chief at a private folder, so only
+the chief writes the run folder. On restart the workers first agree that
+their backups are of the same epoch (otherwise they would run different
+numbers of steps and wait on each other for ever); if not, all start over.
+
 Why `fit` and not a loop of our own: with the same step function it gives
 bit-identical weights, and its per-step cost against a hand-written
 `tf.function` loop is measured by `bench/train_engine.py` (the issue's rule:
@@ -45,6 +57,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
+from distill import distribute
 from distill.errors import DistillError
 from distill.runfiles import (BACKUP_DIR, EPOCHS_FILE, EVAL_RESULTS, TAG_BATCH_LEARNING_RATE, TAG_BATCH_PREFIX, TAG_EPOCH_PREFIX, TENSORBOARD_DIR, TRAIN_RESULTS, RunInfo, improved,
                               json_default, read_json_or_none, save_model, write_json_atomic, write_run)
@@ -106,10 +119,11 @@ class _Clock(keras.callbacks.Callback):
     scalars and the timing of training steps."""
 
     def __init__(self, result: TrainingResult, sizes: list, examples_per_epoch: int, epochs: int, writer,
-                 progress: bool):
+                 progress: bool, distributed: bool = False):
         super().__init__()
         self.result, self.sizes, self.writer = result, sizes, writer
         self.examples_per_epoch, self.epochs, self.progress = examples_per_epoch, epochs, progress
+        self.distributed = distributed
         self.epoch = 0          # 1-based, read by the batch generator
         self.bar = None
 
@@ -117,7 +131,9 @@ class _Clock(keras.callbacks.Callback):
         self.epoch = epoch + 1
         self.epoch_start = time.perf_counter()
         self.epoch_examples = 0
+        self.counted = {}       # per metric: the rows its running mean is over (see on_train_batch_end)
         self.running = {}
+        self.sums = {}
         self.bar = tqdm(total=self.examples_per_epoch, unit="ex", desc=f"epoch {self.epoch}/{self.epochs}",
                         disable=not self.progress, leave=False, dynamic_ncols=True)
 
@@ -125,18 +141,24 @@ class _Clock(keras.callbacks.Callback):
         self.step_start = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
-        n = self.sizes.pop(0) if self.sizes else 0
+        n, fed = self.sizes.pop(0) if self.sizes else (0, 0)
         r = self.result
         if r.steps == 0 and r.resumed_epochs == 0:  # includes tracing: kept out of the steady rate
             r.first_step_seconds, r.first_step_examples = time.perf_counter() - self.step_start, n
         # Keras logs each metric's running mean over the epoch, weighted by examples;
-        # the batch's own value is what the running sums gained on it.
-        seen = self.epoch_examples + n
+        # the batch's own value is what the running sums gained on it. Under a strategy the
+        # logs are each replica's own running means, so the means are read from the metric
+        # variables, summed over the replicas; the loss tracker then counts a replica's
+        # weight-0 filler rows too (`distill.distribute.fed_rows`), the other metrics do not.
         values = {}
-        for key, value in (logs or {}).items():
-            mean = float(value)
-            values[key] = (mean * seen - self.running.get(key, 0.0) * self.epoch_examples) / n if n else mean
+        means = self.model.get_metrics_result() if self.distributed else (logs or {})
+        for key, value in means.items():
+            mean, before = float(value), self.counted.get(key, 0)
+            rows = fed if key == "loss" else n
+            self.counted[key] = before + rows
+            values[key] = (mean * (before + rows) - self.running.get(key, 0.0) * before) / rows if rows else mean
             self.running[key] = mean
+            self.sums[key] = self.sums.get(key, 0.0) + values[key] * n
         loss = values.get("loss", float("nan"))
         with self.writer.as_default(step=r.steps):
             for key, value in values.items():
@@ -154,6 +176,8 @@ class _Clock(keras.callbacks.Callback):
         seconds = time.perf_counter() - self.epoch_start
         self.result.train_seconds += seconds
         self.result.train_examples += self.epoch_examples
+        if self.distributed and self.epoch_examples:   # each batch weighed by its own rows, as on one device
+            logs.update({key: total / self.epoch_examples for key, total in self.sums.items() if key in logs})
         logs["train_seconds"] = round(seconds, 3)
         logs["train_examples_per_s"] = round(self.epoch_examples / seconds, 2) if seconds > 0 else None
 
@@ -239,6 +263,12 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         state = read_json_or_none(self.dir / STATE_FILE)
         usable = state is not None and self._pick_files(state["epoch"]) and (
             state["best_saved_epoch"] is None or (self.dir / _best_file(state["best_saved_epoch"])).is_file())
+        placement = self.engine.placement
+        epochs = distribute.gather(placement, state["epoch"] if usable else -1)
+        if usable and len(set(epochs)) > 1:   # every worker sees the same list, so all decide alike
+            self.engine.echo(f"the workers' backups are of different epochs ({', '.join(map(str, epochs))}); "
+                             "training starts over")
+            usable = False
         if not usable:
             if self.dir.is_dir() and any(self.dir.iterdir()):
                 self.engine.echo(f"{self.dir}: the training backup is incomplete; training starts over")
@@ -289,7 +319,7 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
             "steps": r.steps, "train_seconds": r.train_seconds, "train_examples": r.train_examples,
             "first_step_seconds": r.first_step_seconds, "first_step_examples": r.first_step_examples,
             "early_stopping": self.early_stopping.state(),
-            "seed_states": [v.numpy().tolist() for v in _seed_states(self.model)],
+            "seed_states": distribute.seed_bases(_seed_states(self.model), engine.placement),
         })
         for old in self.dir.glob("best_weights-epoch*.npz"):   # only once the state points elsewhere
             if old.name != best_file:
@@ -309,8 +339,10 @@ def _seed_states(model) -> list:
 
 # -------------------------------------------------------------------- engine
 class _Engine:
-    def __init__(self, run_dir, schedule, evaluate, train_record, epoch_line, on_improve, on_epoch_end, echo):
+    def __init__(self, run_dir, schedule, evaluate, train_record, epoch_line, on_improve, on_epoch_end, echo,
+                 placement=None):
         self.run_dir, self.schedule, self.evaluate = Path(run_dir), schedule, evaluate
+        self.placement = placement
         self.train_record, self.epoch_line = train_record, epoch_line
         self.on_improve, self.on_epoch_end, self.echo = on_improve, on_epoch_end, echo
         self.result = TrainingResult()
@@ -328,6 +360,8 @@ class _Engine:
         (self.run_dir / EPOCHS_FILE).write_text("".join(json.dumps(h, default=json_default) + "\n"
                                                         for h in history), encoding="utf-8")
         if not state:
+            if self.placement.distributed:   # each replica its own dropout masks
+                distribute.spread_seeds(_seed_states(self.model), self.placement)
             return
         r.history = history
         r.best_epoch, r.best_value = state["best_epoch"], state["best_value"]
@@ -335,8 +369,7 @@ class _Engine:
         r.first_step_seconds, r.first_step_examples = state["first_step_seconds"], state["first_step_examples"]
         r.resumed_epochs = state["epoch"]
         self.stopping = state["stopped"]
-        for variable, value in zip(_seed_states(self.model), state["seed_states"]):
-            variable.assign(np.asarray(value, dtype=variable.dtype))
+        distribute.spread_seeds(_seed_states(self.model), self.placement, state["seed_states"])
         if state["best_saved_epoch"] is not None:
             with np.load(self.run_dir / BACKUP_DIR / _best_file(state["best_saved_epoch"])) as saved:
                 self.best_weights = [saved[f"arr_{i}"] for i in range(len(saved.files))]
@@ -349,7 +382,7 @@ def train(model: keras.Model, batches: Callable[[int], Iterable], signature, ste
           train_record: Callable[[dict], dict] | None = None, epoch_line: Callable[[dict], str] = str,
           on_improve: Callable[[dict], None] | None = None, on_epoch_end: Callable[[dict], None] | None = None,
           callbacks: list | None = None, progress: bool = True,
-          echo: Callable[[str], None] = print) -> TrainingResult:
+          echo: Callable[[str], None] = print, placement: distribute.Placement | None = None) -> TrainingResult:
     """Train a compiled `model` with `fit`, recording into `run_dir`; the model
     ends with its best epoch's weights.
 
@@ -359,15 +392,18 @@ def train(model: keras.Model, batches: Callable[[int], Iterable], signature, ste
     dev metrics (keys such as "dev_loss"); `train_record(logs)` turns Keras's
     epoch logs into the record's train fields. A folder holding a backup of an
     interrupted run (see `distill.runfiles.prepare_run_dir`) is resumed.
+    `placement` (default one device) is where it trains; the model must have
+    been created and compiled in `placement.scope()`.
     """
     run_dir = Path(run_dir)
     echo = echo or (lambda line: None)
+    placement = placement or distribute.setup("one")
     writer = tf.summary.create_file_writer(str(run_dir / TENSORBOARD_DIR))
     engine = _Engine(run_dir, schedule, evaluate, train_record or (lambda logs: {}), epoch_line, on_improve,
-                     on_epoch_end, echo)
+                     on_epoch_end, echo, placement)
     engine.model, engine.writer = model, writer
     sizes: list = []
-    clock = _Clock(engine.result, sizes, examples_per_epoch, schedule.epochs, writer, progress)
+    clock = _Clock(engine.result, sizes, examples_per_epoch, schedule.epochs, writer, progress, placement.distributed)
 
     def generate():
         # One pass over every epoch still to run, so `fit` keeps one iterator for the whole
@@ -376,28 +412,42 @@ def train(model: keras.Model, batches: Callable[[int], Iterable], signature, ste
         epoch = clock.epoch   # set by on_epoch_begin before the first batch is asked for
         while epoch <= schedule.epochs and not engine.stopping:
             for x, y, n in batches(epoch):
-                sizes.append(n)
+                sizes.append((n, distribute.fed_rows(n, placement.replicas)))
                 yield x, y
             epoch += 1
 
-    dataset = tf.data.Dataset.from_generator(generate, output_signature=signature).prefetch(2)
     traces = [0]
     step = model.train_step
 
-    def counted_train_step(data):  # Python runs this once per trace of fit's compiled step
+    def counted_train_step(data):  # Python runs this once per trace of fit's compiled step (and replica)
         traces[0] += 1
-        return step(data)
+        logs = step(data)
+        # Keras 3.15 averages a multi-worker step's logs with strategy.reduce(MEAN, axis=0), which
+        # fails on scalars (tensorflow/tensorflow#72388); the engine reads the metrics itself.
+        return {k: tf.reshape(v, [1]) for k, v in logs.items()} if placement.distributed else logs
 
+    if placement.distributed:
+        dataset = distribute.distribute_batches(placement, generate, signature)
+        # fit's own symbolic build would pull a batch from the one-pass generator and reduce the
+        # replicas' slices, which fails when they differ in size: build from the signature instead.
+        with placement.scope():
+            model._symbolic_build(data_batch=signature)
+        model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+        distribute.sum_before_clipping(model.optimizer)
+    else:
+        dataset = tf.data.Dataset.from_generator(generate, output_signature=signature).prefetch(2)
     model.train_step = counted_train_step
     model.train_function = None
     early_stopping = EarlyStopping(schedule)
     backup = BackupAndRestore(engine, early_stopping)
     all_callbacks = [clock, BestWeights(engine), early_stopping, *(callbacks or []), backup]
     try:
-        model.fit(dataset, epochs=schedule.epochs, steps_per_epoch=steps_per_epoch, callbacks=all_callbacks,
-                  verbose=0, shuffle=False)
+        with placement.scope():
+            model.fit(dataset, epochs=schedule.epochs, steps_per_epoch=steps_per_epoch, callbacks=all_callbacks,
+                      verbose=0, shuffle=False)
     finally:
         model.train_step = step
+        model.__dict__.pop("_maybe_symbolic_build", None)
         if clock.bar is not None:
             clock.bar.close()
         writer.close()
@@ -406,7 +456,7 @@ def train(model: keras.Model, batches: Callable[[int], Iterable], signature, ste
     if result.stopped_early:
         echo(f"early stop: {schedule.monitor} has not improved for {schedule.patience} epochs; "
              f"best was epoch {result.best_epoch}")
-    result.traces = traces[0]
+    result.traces = traces[0] // placement.local_replicas
     if engine.best_weights is not None:
         for variable, value in zip(model.weights, engine.best_weights):
             variable.assign(value)
@@ -473,20 +523,29 @@ class TrainingConfig:
     """What every training config (`FinetuneConfig`, `StudentConfig`, ...)
     shares: the fields that pick the best epoch and stop training (`monitor`
     a key of the epoch record, `mode` "auto", "min" or "max", `min_delta`),
-    validation that names the config and the field, the monitor's direction,
-    and a dict round trip that refuses unknown fields. Subclasses are
-    dataclasses with `lr` and `dropout` fields too; `MONITORS` lists their
-    allowed monitors, `LOWER_IS_BETTER` those minimised under mode "auto"."""
+    validation whose messages name what the user typed (the command-line
+    option, `--lr must be > 0, got 0`), the monitor's direction, and a dict
+    round trip that refuses unknown fields. Subclasses are dataclasses with
+    `lr` and `dropout` fields too; `MONITORS` lists their allowed monitors,
+    `LOWER_IS_BETTER` those minimised under mode "auto", `OPTIONS` maps the
+    fields a command sets to its options (see `options_of`)."""
 
     MONITORS: ClassVar[tuple] = ("dev_loss",)
     LOWER_IS_BETTER: ClassVar[tuple] = ("dev_loss",)
+    OPTIONS: ClassVar[dict] = {}
+    """field -> the command-line option that sets it; a field no option sets is named as it is."""
 
     monitor: str = "dev_loss"
     mode: str = "auto"
     min_delta: float = 0.0
 
+    @classmethod
+    def option_name(cls, field: str) -> str:
+        """What a message calls `field`: its option (`--batch-size`) or, with none, the field's own name."""
+        return cls.OPTIONS.get(field, field)
+
     def bad(self, field: str, why: str):
-        raise DistillError(f"{type(self).__name__}: {field} {why}, got {getattr(self, field)!r}")
+        raise DistillError(f"{self.option_name(field)} {why}, got {getattr(self, field)!r}")
 
     def check_positive_ints(self, *fields: str) -> None:
         for name in fields:
@@ -522,8 +581,13 @@ class TrainingConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
-            raise DistillError(f"{cls.__name__}: unknown fields {unknown}")
+            raise DistillError(f"unknown training settings {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         return cls(**d)
+
+
+def options_of(*fields: str) -> dict:
+    """{field: "--field-name"} for config fields set by the option of the same name (`batch_size` -> `--batch-size`)."""
+    return {name: "--" + name.replace("_", "-") for name in fields}
 
 
 class Trainer:
@@ -531,13 +595,18 @@ class Trainer:
     `__init__`, `fit(...)` returns self with learned state in attributes with
     a trailing underscore. `config_class` builds the default config;
     `on_epoch_end(record)` runs once each epoch is backed up (tests use it);
-    `callbacks` are extra Keras callbacks given to `fit`."""
+    `callbacks` are extra Keras callbacks given to `fit`; `strategy` is where
+    it trains (`distill.distribute.STRATEGIES`; not part of the config: a run
+    gives the same results, and resumes, on any of them)."""
 
     config_class: type = TrainingConfig
 
     def __init__(self, config=None, *, progress: bool = True, echo: Callable[[str], None] | None = print,
-                 on_epoch_end: Callable[[dict], None] | None = None, callbacks: list | None = None):
+                 on_epoch_end: Callable[[dict], None] | None = None, callbacks: list | None = None,
+                 strategy: str = "one"):
+        distribute.check(strategy)
         self.config = config if config is not None else self.config_class()
+        self.strategy = strategy
         self.progress = progress
         self.echo = echo or (lambda line: None)
         self.on_epoch_end = on_epoch_end

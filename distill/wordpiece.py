@@ -183,6 +183,20 @@ class WordPieceTokenizer:
         lengths = np.fromiter((len(i) for i in ids), dtype=np.int32, count=len(ids))
         return Encoding(ids, segments, lengths)
 
+    def to_json(self, padding: bool = True) -> str:
+        """This pipeline as a `tokenizers` `tokenizer.json`, for use without this toolkit.
+
+        The file holds everything `encode` does: normalizer, pre-tokenizer,
+        WordPiece model and vocab, [CLS]/[SEP] template, "[MASK]" as a special
+        token and longest-first truncation to `max_seq_len`. With `padding`,
+        `encode_batch` also right-pads each batch to its longest row with [PAD]
+        (id 0), so its `ids` and `attention_mask` are ready for a model.
+        """
+        tokenizer = Tokenizer.from_str(self._tokenizer.to_str())
+        if padding:
+            tokenizer.enable_padding(pad_id=self.pad_id, pad_token=PAD)
+        return tokenizer.to_str(pretty=True)
+
     def tokens(self, text: str, text_b: str | None = None) -> list[str]:
         """The WordPiece strings of one text (for inspection and tests)."""
         encoded = self._tokenizer.encode(text) if text_b is None else self._tokenizer.encode(text, text_b)

@@ -2,7 +2,8 @@
 
 Owns `MaterialsFile`, the one way students (and `distill materials info`)
 read teaching materials. A file is validated when opened, so a reader never
-trains on a half-written or corrupted file.
+trains on a half-written or corrupted file, nor on NaN or infinite teacher
+outputs (the check names the file, split, tensor and first bad row).
 
 `dataset()` has two paths that yield the same rows:
 
@@ -17,6 +18,10 @@ trains on a half-written or corrupted file.
 
 Either way each batch is cut to its longest row, so short sentences do not
 pay for `max_seq_len` padding.
+
+A shard (`materials.shards`) is refused unless `allow_shard=True` (for
+`distill materials info`): a student trained on one would silently learn
+from a part of the data.
 """
 
 from __future__ import annotations
@@ -40,14 +45,17 @@ class MaterialsFile:
 
     `allow_partial=True` opens a `.partial` file that is still being written
     (for `distill materials info`): only committed rows (`rows`) are read.
+    `allow_shard=True` opens a shard (`shard` then says which part it is).
     """
 
     def __init__(self, path: str | os.PathLike, chunk_cache_bytes: int = CHUNK_CACHE_BYTES,
-                 allow_partial: bool = False):
+                 allow_partial: bool = False, allow_shard: bool = False):
         self.path = Path(path)
-        schema.validate(self.path, require_complete=not allow_partial)
+        # A .partial file may be open in the process writing it: read it without taking HDF5's file lock.
+        self._locking = not allow_partial
+        schema.validate(self.path, require_complete=not allow_partial, locking=self._locking)
         self._cache_bytes = int(chunk_cache_bytes)
-        self._h5 = _open(self.path, self._cache_bytes)
+        self._h5 = _open(self.path, self._cache_bytes, self._locking)
         root = schema.read_root(self._h5)
         self.schema: str = root["schema"]
         self.task: str = root["task"]
@@ -56,6 +64,11 @@ class MaterialsFile:
         self.teacher: dict = root["teacher"]
         self.tokenizer: dict = root["tokenizer"]
         self.dataset_info: dict = root["dataset"]
+        self.shard: dict | None = root.get("shard")   # {index, count, window_rows} in a shard file
+        if self.shard and not allow_shard:
+            self.close()
+            raise MaterialsError(f"{self.path}: is shard {self.shard['index']} of {self.shard['count']}, a part of "
+                                 f"a materials file; merge the shards first (`distill materials merge`)")
         self.lowercase: bool = bool(self.tokenizer.get("lowercase", True))
         self.splits: list[str] = schema.splits_of(self._h5)
         self.is_pair: bool = "segment" in self._h5[self.splits[0]]
@@ -136,9 +149,15 @@ class MaterialsFile:
             f"{'uncased' if self.lowercase else 'cased'}, max_seq_len {self.max_seq_len}",
             f"embedding      {embedding[0]} x {embedding[1]} float32",
         ]
+        if self.shard:
+            lines.append(f"shard          {self.shard['index']} of {self.shard['count']} (windows of "
+                         f"{self.shard['window_rows']} rows); merge all {self.shard['count']} with "
+                         f"`distill materials merge`")
         for split in self.splits:
             source = self.split_attrs(split)["source"]
-            lines.append(f"{split:<15}{self.rows(split)} rows from {_short_source(source)}")
+            part = self.split_attrs(split).get("shard_range")
+            of = f" (rows {part['start']}-{part['stop']} of {part['total']})" if part else ""
+            lines.append(f"{split:<15}{self.rows(split)} rows{of} from {_short_source(source)}")
             s = self.split_attrs(split).get("augment_stats")
             if s:
                 lines.append(f"{'':<15}augmented: {s['variants']} variants of {s['sentences']} sentences, "
@@ -223,8 +242,8 @@ def _short_source(source: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(source.items()))
 
 
-def _open(path: Path, cache_bytes: int) -> h5py.File:
-    return h5py.File(path, "r", rdcc_nbytes=cache_bytes, rdcc_nslots=10007)
+def _open(path: Path, cache_bytes: int, locking: bool = True) -> h5py.File:
+    return schema.open_h5(path, "r", locking=locking, rdcc_nbytes=cache_bytes, rdcc_nslots=10007)
 
 
 def _read(ds: h5py.Dataset, start: int, stop: int) -> np.ndarray:

@@ -9,6 +9,10 @@ word of class c occurs in it (class 1's marker is "wonderful") and 0 when no
 marker occurs; the toy "teacher" logits favour the true class by a margin of
 about 4 with a little noise, so distilling from logits and training on `y`
 both work.
+
+Also owns `ToyTeacher`, a numpy-only object with exactly the members of
+`materials.teacher.MaterialsTeacher`, so generation can be tested (and run in
+a child process that a test kills) without TensorFlow or a teacher run.
 """
 
 from __future__ import annotations
@@ -108,3 +112,44 @@ def _toy_rows(rng, n, vocab, markers, max_seq_len, num_labels, pair, unknown) ->
         block["text_b"] = texts_b
     return block
 
+
+
+class ToyTeacher:
+    """A teacher with exactly the members of `MaterialsTeacher` and nothing else: logits are the mean of
+    2-d word vectors, the vocab is the given words (no `teachers` code, no TensorFlow). Same arguments,
+    same logits."""
+
+    label_names = ["negative", "positive"]
+    is_pair = False
+    lowercase = True
+
+    def __init__(self, words, max_seq_len: int = 16, seed: int = 0):
+        from distill.wordpiece import SPECIAL_TOKENS, WordPieceTokenizer
+
+        self._tokenizer = WordPieceTokenizer([*SPECIAL_TOKENS, *words], lowercase=True, max_seq_len=max_seq_len)
+        self._table = np.random.default_rng(seed).normal(size=(len(self._tokenizer), 2)).astype(np.float32)
+
+    @property
+    def max_seq_len(self) -> int:
+        return self._tokenizer.max_seq_len
+
+    @property
+    def vocab(self) -> list[str]:
+        return self._tokenizer.vocab
+
+    @property
+    def vocab_sha256(self) -> str:
+        return self._tokenizer.vocab_sha256
+
+    def encode(self, texts, texts_b=None):
+        return self._tokenizer.encode(texts, texts_b)
+
+    def logits_for_ids(self, token_ids, segment_ids, padding_mask):
+        mask = np.asarray(padding_mask, np.float32)[..., None]
+        return (self._table[token_ids] * mask).sum(axis=1) / mask.sum(axis=1)
+
+    def word_embeddings(self):
+        return self._table
+
+    def teacher_provenance(self) -> dict:
+        return {"name": "bag-of-words", "config": {"dim": 2}, "weights_sha256": None, "run_dir": ""}

@@ -21,9 +21,13 @@ reader yields them; a sentence pair is one sequence with [SEP] between the
 sentences, exactly as the teacher saw it, so any other keys (segment ids) are
 ignored. Padding never wins the max: embeddings past `length` are zero (Kim's
 zero padding) and every conv position whose window starts past the last full
-window is set to a large negative number before the max, so appending more
-padding cannot change the output. A row shorter than a window keeps its one
-window at position 0 (real tokens followed by zero vectors).
+window is multiplied by 0 after the ReLU, so appending more padding cannot
+change the output. A row shorter than a window keeps its one window at
+position 0 (real tokens followed by zero vectors). Zero is as good as minus
+infinity here: the ReLU outputs are >= 0 and position 0 is always kept, so the
+max is unchanged; unlike a large negative mask value, it keeps the pooled
+tensor's range that of real activations, which int8 quantisation of an
+exported student (students/export.py) calibrates on.
 """
 
 from __future__ import annotations
@@ -33,7 +37,6 @@ import numpy as np
 from keras import ops
 
 EMBEDDING_MODES = ("static", "non-static", "multichannel", "rand")
-MASK_VALUE = -1e9  # below any ReLU output; finite so 0 * MASK_VALUE never makes NaN
 
 
 @keras.saving.register_keras_serializable(package="distill")
@@ -96,16 +99,30 @@ class KimCNN(keras.Model):
 
     def call(self, inputs, training=False):
         token_ids = ops.cast(inputs["token_ids"], "int32")
-        length = ops.cast(ops.reshape(inputs["length"], (-1,)), "int32")
-        # Append (widest - 1) pads so the widest window fits even a 1-token batch.
+        return self.classify(self.embed(token_ids), inputs["length"], training=training)
+
+    def embed(self, token_ids) -> list:
+        """The word vectors of `token_ids` [B, L], one [B, L, dim] tensor per embedding channel.
+
+        Split from `classify` so that token attributions (`students.attribution`)
+        can differentiate with respect to the word vectors themselves.
+        """
+        channels = [self.embedding(token_ids)]
+        if self.static_embedding is not None:
+            channels.append(self.static_embedding(token_ids))
+        return channels
+
+    def classify(self, channels: list, length, training=False):
+        """Logits [B, num_labels] from word vectors (`embed`'s channels) and real lengths [B]."""
+        length = ops.cast(ops.reshape(length, (-1,)), "int32")
+        # Append (widest - 1) zero vectors so the widest window fits even a 1-token batch.
         extra = max(self.widths) - 1
         if extra:
-            token_ids = ops.concatenate([token_ids, ops.zeros((ops.shape(token_ids)[0], extra), "int32")], axis=1)
-        positions = ops.arange(ops.shape(token_ids)[1], dtype="int32")
-        real = ops.expand_dims(ops.cast(positions[None, :] < length[:, None], "float32"), -1)
-        channels = [self.embedding(token_ids) * real]
-        if self.static_embedding is not None:
-            channels.append(self.static_embedding(token_ids) * real)
+            channels = [ops.concatenate([c, ops.zeros((ops.shape(c)[0], extra, ops.shape(c)[2]), c.dtype)], axis=1)
+                        for c in channels]
+        positions = ops.arange(ops.shape(channels[0])[1], dtype="int32")
+        real = ops.expand_dims(ops.cast(positions[None, :] < length[:, None], channels[0].dtype), -1)
+        channels = [c * real for c in channels]
         pooled = []
         for width, conv in zip(self.widths, self.convs):
             h = conv(channels[0])
@@ -114,8 +131,8 @@ class KimCNN(keras.Model):
             h = ops.relu(h)
             starts = ops.arange(ops.shape(h)[1], dtype="int32")
             last_start = ops.maximum(length - width + 1, 1)
-            valid = ops.expand_dims(starts[None, :] < last_start[:, None], -1)
-            pooled.append(ops.max(ops.where(valid, h, MASK_VALUE), axis=1))
+            valid = ops.expand_dims(ops.cast(starts[None, :] < last_start[:, None], h.dtype), -1)
+            pooled.append(ops.max(h * valid, axis=1))
         features = ops.concatenate(pooled, axis=-1) if len(pooled) > 1 else pooled[0]
         return self.classifier(self.dropout(features, training=training))
 

@@ -27,6 +27,11 @@ split (y = -1, teacher logits only) is interleaved with train batch by batch
 in a seeded random order; a transfer batch adds to the distillation term
 only (`students.losses.ce` ignores y = -1 rows), and the `ce` baseline skips
 it since it has nothing to learn from there.
+
+`StudentTrainer(strategy=...)` trains on one device or several
+(`distill.distribute`): the model is built in the strategy's scope, each
+replica's loss is its share of the whole batch's (each term over the rows it
+applies to), and only the chief writes the run folder.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +53,7 @@ import tensorflow as tf
 
 from distill.errors import DistillError
 from distill.metrics import classification_metrics, primary_metric
-from distill import runfiles, training
+from distill import distribute, runfiles, training
 from distill.runfiles import (EPOCHS_FILE, EVAL_RESULTS, LABELS_FILE, MODEL_FILE, TENSORBOARD_DIR,  # noqa: F401
                               TRAIN_RESULTS, VOCAB_FILE, RunInfo, TokenizerFacts, prepare_run_dir, resumed,
                               write_json_atomic, write_run)
@@ -105,6 +111,9 @@ class StudentConfig(TrainingConfig):
 
     MONITORS = MONITORS
     LOWER_IS_BETTER = LOWER_IS_BETTER
+    OPTIONS = training.options_of("arch", "loss", "temperature", "alpha", "embedding", "filters", "widths", "dropout",
+                                  "lr", "batch_size", "epochs", "patience", "monitor", "seed")
+    """The fields `distill student train` sets, for messages (`--lr must be > 0, got 0`)."""
 
     def __post_init__(self) -> None:
         self.widths = tuple(self.widths)
@@ -148,9 +157,25 @@ class Distiller(keras.Model):
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         teacher_logits = y["logits"]
         agree = tf.cast(tf.equal(tf.argmax(y_pred, 1), tf.argmax(teacher_logits, 1)), tf.float32)
-        self.agreement.update_state(agree)
-        return losses.student_loss(self.loss_name, y_pred, y["y"], teacher_logits, temperature=self.temperature,
-                                   alpha=self.alpha)
+        self.agreement.update_state(agree, sample_weight=sample_weight)   # weight 0: a replica's filler row
+        context = tf.distribute.get_replica_context()
+        if context is None or context.num_replicas_in_sync == 1:
+            return losses.student_loss(self.loss_name, y_pred, y["y"], teacher_logits,
+                                       temperature=self.temperature, alpha=self.alpha)
+        return distribute.replica_loss(*self._terms(y_pred, y["y"], teacher_logits), sample_weight=sample_weight)
+
+    def _terms(self, y_pred, labels, teacher_logits) -> list:
+        """The loss as (mean, rows it is over, weight) terms, for `distill.distribute.replica_loss`:
+        gold-label ce is over the labelled rows only, the distillation term over all."""
+        rows = tf.shape(y_pred)[0]
+        labelled = tf.reduce_sum(tf.cast(tf.reshape(labels, [-1]) >= 0, tf.int32))
+        if self.loss_name == "ce":
+            return [(losses.ce(y_pred, labels), labelled)]
+        distill = (losses.mse(y_pred, teacher_logits) if losses.DISTILL_TERM[self.loss_name] == "mse"
+                   else losses.kl(y_pred, teacher_logits, self.temperature))
+        if self.loss_name in ("mse", "kl"):
+            return [(distill, rows)]
+        return [(losses.ce(y_pred, labels), labelled, self.alpha), (distill, rows, 1.0 - self.alpha)]
 
 
 # ------------------------------------------------------------------ trainer
@@ -164,14 +189,18 @@ class StudentTrainer(Trainer):
     `stopped_early_`, `eval_results_`, `train_results_`, `run_dir_`,
     `traces_` (traces per compiled function; 1 each), `resumed_epochs_`.
     `on_epoch_end(record)` is called after each epoch (tests use it);
-    `callbacks` are extra Keras callbacks.
+    `callbacks` are extra Keras callbacks; `strategy` (default one device) is
+    where it trains (a worker other than the chief trains in a private folder
+    that it removes at the end: `distill.distribute`).
     """
 
     config_class = StudentConfig
 
     def fit(self, materials_path, run_dir, overwrite: bool = False) -> "StudentTrainer":
         c = self.config
-        run_dir = Path(run_dir)
+        placement = distribute.setup(self.strategy)
+        self.run_dir_ = Path(run_dir)
+        run_dir = distribute.worker_folder(run_dir, placement)   # the run folder, unless not the chief
         started = time.perf_counter()
         with MaterialsFile(materials_path) as mf:
             splits = _check_splits(mf, c)
@@ -180,12 +209,13 @@ class StudentTrainer(Trainer):
                 "name": c.arch, "task": mf.task, "config": c.to_dict(), "label_names": list(mf.label_names),
                 "provenance": {"materials": {"sha256": materials_sha256}}})
             keras.utils.set_random_seed(c.seed)
-            model = build_kim_cnn(mf.embedding, mf.num_labels, embedding_mode=c.embedding, widths=c.widths,
-                                  filters=c.filters, dropout=c.dropout, max_norm=c.max_norm, seed=c.seed)
-            optimizer = keras.optimizers.Adam(learning_rate=c.lr)
-            optimizer.build(model.trainable_variables)
-            distiller = Distiller(model, c.loss, c.temperature, c.alpha)
-            distiller.compile(optimizer=optimizer, jit_compile=False)
+            with placement.scope():
+                model = build_kim_cnn(mf.embedding, mf.num_labels, embedding_mode=c.embedding, widths=c.widths,
+                                      filters=c.filters, dropout=c.dropout, max_norm=c.max_norm, seed=c.seed)
+                optimizer = keras.optimizers.Adam(learning_rate=c.lr)
+                optimizer.build(model.trainable_variables)
+                distiller = Distiller(model, c.loss, c.temperature, c.alpha)
+                distiller.compile(optimizer=optimizer, jit_compile=False)
             self.traces_: dict[str, int] = {"train": 0, "forward": 0}
             num_labels = mf.num_labels
             forward = _compiled_forward(model, self.traces_)
@@ -202,7 +232,8 @@ class StudentTrainer(Trainer):
             dev_y, dev_teacher = _targets(mf, "dev")
             self.echo(f"training {c.arch} ({c.embedding}, loss {c.loss}) on {mf.task} from {mf.path.name}: "
                       + " + ".join(f"{rows[s]} {s}" for s in splits) + f" rows, {rows['dev']} dev; "
-                      f"{c.epochs} epochs x {steps_per_epoch} steps, batch {c.batch_size}, lr {c.lr:g} -> {run_dir}")
+                      f"{c.epochs} epochs x {steps_per_epoch} steps, batch {c.batch_size}, lr {c.lr:g}, "
+                      f"{placement.line()} -> {run_dir}")
 
             streams = {}
 
@@ -236,7 +267,8 @@ class StudentTrainer(Trainer):
                     Schedule(c.epochs, monitor_key, c.monitor_mode, c.patience, c.min_delta),
                     train_record=train_record, epoch_line=lambda r: _epoch_line(r, c.epochs, monitor_key),
                     on_improve=training.saver_of_best(model, run_dir, info, c.save_model),
-                    on_epoch_end=self.on_epoch_end, callbacks=self.callbacks, progress=self.progress, echo=self.echo)
+                    on_epoch_end=self.on_epoch_end, callbacks=self.callbacks, progress=self.progress, echo=self.echo,
+                    placement=placement)
             except KeyboardInterrupt:
                 training.mark_interrupted(run_dir, info, c.save_model, self.echo)
                 raise
@@ -245,14 +277,16 @@ class StudentTrainer(Trainer):
             if result.best_epoch is None:
                 raise DistillError(f"{mf.path}: {monitor_key} was never a number on dev (no labelled dev rows?); "
                                    "choose --monitor dev_loss or dev_agreement")
-            eval_results = {s: _evaluate(forward, mf, s, c, mf.label_names)
-                            for s in ("dev", "test") if s in mf.splits and mf.rows(s)}
+            with placement.scope():   # where `forward` was traced during training: no second trace
+                eval_results = {s: _evaluate(forward, mf, s, c, mf.label_names)
+                                for s in ("dev", "test") if s in mf.splits and mf.rows(s)}
             train_results = training.finish_run(run_dir, info, result, eval_results, started, mode=c.monitor_mode,
                                                 steps_per_epoch=steps_per_epoch, train_splits=list(splits),
-                                                traces=dict(self.traces_))
+                                                traces=dict(self.traces_), strategy=placement.describe())
         self._keep(result, eval_results, train_results)
         self.model_ = model
-        self.run_dir_ = run_dir
+        if not placement.chief:   # its private folder served the collectives only
+            shutil.rmtree(run_dir, ignore_errors=True)
         return self
 
 
@@ -308,13 +342,13 @@ def _run_info(mf, c, model, rows, splits, primary, monitor_key, materials_sha256
 
 
 def _write_run_files(run_dir: Path, mf: MaterialsFile, info: RunInfo, resuming: bool) -> None:
-    """vocab + labels + run.json: what `students.export` needs to turn raw text into ids."""
+    """vocab + labels + run.json: what `students.predictor` needs to turn raw text into ids."""
+    write_run(run_dir, info)   # first: a kill before it would leave a folder that is no run
     if not resuming:
         tmp = run_dir / f".{VOCAB_FILE}.partial"
         tmp.write_text("".join(token + "\n" for token in mf.vocab), encoding="utf-8")
         os.replace(tmp, run_dir / VOCAB_FILE)
         write_json_atomic(run_dir / LABELS_FILE, list(mf.label_names))
-    write_run(run_dir, info)
 
 
 FEATURE_SPEC = {"token_ids": tf.TensorSpec([None, None], tf.int32, name="token_ids"),

@@ -89,8 +89,9 @@ class BertConfig:
 
     @classmethod
     def from_google_json(cls, d: dict, name: str = "google-bert") -> "BertConfig":
-        """From a Google `bert_config.json` (no epsilon there: BERT always used 1e-12)."""
-        return cls._from_json(d, name, "bert_config.json", eps_key=None)
+        """From a Google `bert_config.json` (no epsilon there: BERT always used 1e-12; a
+        `layer_norm_eps` key, written by `to_google_json` for another value, is honoured)."""
+        return cls._from_json(d, name, "bert_config.json", eps_key="layer_norm_eps")
 
     @classmethod
     def _from_json(cls, d: dict, name: str, filename: str, eps_key: str | None) -> "BertConfig":
@@ -131,7 +132,13 @@ class BertConfig:
             "num_hidden_layers": self.num_layers,
             "type_vocab_size": self.type_vocab_size,
             "vocab_size": self.vocab_size,
+            **({"layer_norm_eps": self.layer_norm_eps} if self.layer_norm_eps != 1e-12 else {}),
         }
+
+    def to_hf_json(self) -> dict:
+        """The BERT fields of a Hugging Face `config.json` (a `BertModel`'s; callers add architectures, labels)."""
+        return {**self.to_google_json(), "layer_norm_eps": self.layer_norm_eps, "model_type": "bert",
+                "pad_token_id": 0, "position_embedding_type": "absolute"}
 
     def num_parameters(self) -> int:
         """Parameter count from the shapes alone (checked against Keras in the tests)."""
@@ -193,9 +200,11 @@ class BertEmbeddings(layers.Layer):
             name="token_type_embeddings")
         self.layer_norm.build((None, None, c.hidden_size))
 
-    def call(self, token_ids, segment_ids, training=False):
+    def call(self, token_ids, segment_ids, training=False, word_vectors=None):
+        """`word_vectors` [B, L, hidden], when given, stand in for the looked-up word embeddings
+        (token attributions interpolate them); positions and segments are added as usual."""
         seq_len = ops.shape(token_ids)[1]
-        x = ops.take(self.word_embeddings, token_ids, axis=0)
+        x = ops.take(self.word_embeddings, token_ids, axis=0) if word_vectors is None else word_vectors
         x = x + ops.take(self.token_type_embeddings, segment_ids, axis=0)
         x = x + ops.expand_dims(self.position_embeddings[:seq_len], 0)
         return self.dropout(self.layer_norm(x), training=training)
@@ -375,7 +384,9 @@ class BertEncoder(keras.Model):
     the pooled [CLS] vector out.
 
     Inputs are a dict {"token_ids": int[B,L], "segment_ids": int[B,L],
-    "padding_mask": bool/int[B,L] (1 = real token)}. Outputs are float32 even
+    "padding_mask": bool/int[B,L] (1 = real token)}, optionally with
+    "word_vectors": float[B,L,hidden] in place of the word-embedding lookup
+    (what integrated gradients differentiates with respect to). Outputs are float32 even
     under a mixed-precision policy, so callers never see bfloat16 by surprise.
     """
 
@@ -409,7 +420,7 @@ class BertEncoder(keras.Model):
         # Additive bias [B,1,1,L]: padded keys get -10000 before the softmax,
         # i.e. weight exp(-1e4) = 0 in float32 and no NaN when a row is all padding.
         attention_bias = (1.0 - mask)[:, None, None, :] * -10000.0
-        x = self.embeddings(token_ids, segment_ids, training=training)
+        x = self.embeddings(token_ids, segment_ids, training=training, word_vectors=inputs.get("word_vectors"))
         for block in self.blocks:
             x = block(x, attention_bias, training=training)
         return {

@@ -5,13 +5,21 @@ The encoder's variables are already named in the Google layout
 (`BertEncoder.named_weights()`), so a Google checkpoint loads by identity and an
 HF file through a name translation (`hf_to_google_name`) plus a transpose of
 Linear weights (PyTorch stores them [out, in], a Keras kernel is [in, out]).
+An HF model may come in shards (`read_hf_safetensors` takes the list); a
+fine-tuned classifier head is `classifier.weight/bias` in HF files and
+`output_weights/output_bias` in Google ones (also scoped `loss/` or
+`bert/loss/` by some copies of run_classifier.py), returned as a head.
 
 Loading is strict: every encoder variable must be found, every tensor in the
 file must be used (or be a known pre-training/classifier head, returned to the
 caller, or known training state such as Adam slots), and every shape must
-match. Anything else is one `DistillError` listing every offending name, so a
-wrong checkpoint is never half-loaded and never silently accepted. Nothing is
-assigned until the whole file has been checked.
+match. Anything else is one `DistillError` on one line: the first few
+offending names of each kind (missing, unexpected, shape mismatch with the
+shape expected and the one found), how many more, and the config field
+(`intermediate_size`, `vocab_size`, ...) the shapes contradict; so a wrong
+checkpoint is never half-loaded and never silently accepted. Nothing is
+assigned until the whole file has been checked. A truncated or corrupt file is
+one line naming it. Importing this module does not import TensorFlow.
 """
 
 from __future__ import annotations
@@ -23,15 +31,21 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from distill.errors import DistillError
-from teachers.bert import BertConfig, BertEncoder
+
+if TYPE_CHECKING:   # imported where used: the teacher registry's names are read without TensorFlow
+    from teachers.bert import BertConfig, BertEncoder
 
 GOOGLE_CKPT = "bert_model.ckpt"
 GOOGLE_CONFIG = "bert_config.json"
 
+# Google names of a fine-tuned classifier head (run_classifier.py) as other scripts scope it.
+_GOOGLE_HEAD_ALIASES = {f"{scope}output_{kind}": f"output_{kind}" for scope in ("loss/", "bert/loss/")
+                        for kind in ("weights", "bias")}
 # Tensors of a Google checkpoint that are optimizer or loop state, not weights.
 _TRAINING_STATE = re.compile(r"(^|/)(adam_m|adam_v|global_step|good_steps|loss_scale|current_loss_scale)$")
 # HF tensors that are buffers or tied copies of other tensors, not weights.
@@ -132,28 +146,75 @@ class _Tensors:
     """Tensors of one file, renamed to the Google layout, with their origin for messages."""
 
     source: str
+    config_file: str = "the config"                            # what a wrong shape may point back to
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     origin: dict[str, str] = field(default_factory=dict)       # google name -> name in the file
     unknown: dict[str, tuple] = field(default_factory=dict)    # names that map to nothing
+    hf_prefix: str | None = None     # HF files: "" or "bert.", so a missing tensor is named as the file would name it
 
     def label(self, name: str) -> str:
         original = self.origin.get(name, name)
         return name if original == name else f"{original} (= {name})"
+
+    def missing_label(self, name: str) -> str:
+        """A tensor the file lacks, by the name the file would give it."""
+        if self.hf_prefix is None:
+            return name
+        try:
+            hf = google_to_hf_name(name)[0]
+        except KeyError:
+            return name
+        return f"{'' if hf.startswith(('cls.', 'classifier.')) else self.hf_prefix}{hf} (= {name})"
 
 
 def _shape(shape) -> str:
     return "[" + ",".join(str(int(d)) for d in shape) + "]"
 
 
+SHOWN_PER_PROBLEM = 3
+"""How many names of each kind of problem (missing, unexpected, mis-shaped) an error shows; the rest are counted."""
+
+# Config fields a checkpoint's shapes give away: (field, tensor, axis) in Keras layout.
+_SHAPE_FIELDS = (("vocab_size", "bert/embeddings/word_embeddings", 0),
+                 ("hidden_size", "bert/embeddings/word_embeddings", 1),
+                 ("max_position_embeddings", "bert/embeddings/position_embeddings", 0),
+                 ("type_vocab_size", "bert/embeddings/token_type_embeddings", 0),
+                 ("intermediate_size", "bert/encoder/layer_0/intermediate/dense/kernel", 1))
+
+
+def _listed(items: list[str], what: str) -> str:
+    shown = "; ".join(items[:SHOWN_PER_PROBLEM])
+    more = f"; and {len(items) - SHOWN_PER_PROBLEM} more" if len(items) > SHOWN_PER_PROBLEM else ""
+    return f"{len(items)} {what}: {shown}{more}"
+
+
+def _config_hints(named: dict, tensors: "_Tensors") -> list[str]:
+    """`field is X in the checkpoint, Y in the config` for each config field the shapes contradict."""
+    hints = []
+    for name, tensor, axis in _SHAPE_FIELDS:
+        if tensor in named and tensor in tensors.arrays and tensors.arrays[tensor].ndim > axis:
+            found, expected = int(tensors.arrays[tensor].shape[axis]), int(named[tensor].shape[axis])
+            if found != expected:
+                hints.append(f"{name} is {found} in the checkpoint, {expected} in {tensors.config_file}")
+    layers = {int(m.group(1)) for n in tensors.arrays if (m := re.match(r"bert/encoder/layer_(\d+)/", n))}
+    expected_layers = {int(m.group(1)) for n in named if (m := re.match(r"bert/encoder/layer_(\d+)/", n))}
+    if layers and layers == set(range(len(layers))) and len(layers) != len(expected_layers):   # whole layers only
+        hints.append(f"num_hidden_layers is {len(layers)} in the checkpoint, {len(expected_layers)} "
+                     f"in {tensors.config_file}")
+    return hints
+
+
 def assign_weights(encoder: BertEncoder, tensors: _Tensors, strict: bool = True) -> dict[str, np.ndarray]:
     """Check `tensors` against the encoder, then assign them; returns the heads.
 
     With `strict`, any missing, unexpected or mis-shaped tensor raises one
-    DistillError naming all of them before anything is assigned.
+    DistillError before anything is assigned: the first few of each kind by
+    name (mis-shaped ones with the shape the encoder expects and the one
+    found), how many more, and which config field the shapes contradict.
     """
     named = encoder.named_weights()
     head_shapes = _expected_head_shapes(encoder.config, tensors.arrays)
-    missing = [f"{name} (encoder {_shape(var.shape)})" for name, var in named.items()
+    missing = [f"{tensors.missing_label(name)} (encoder {_shape(var.shape)})" for name, var in named.items()
                if name not in tensors.arrays]
     unexpected = [f"{name} {_shape(shape)}" for name, shape in tensors.unknown.items()]
     mismatched, heads = [], {}
@@ -162,18 +223,21 @@ def assign_weights(encoder: BertEncoder, tensors: _Tensors, strict: bool = True)
         if expected is None:
             unexpected.append(f"{tensors.label(name)} {_shape(value.shape)}")
         elif tuple(value.shape) != tuple(expected):
-            mismatched.append(f"{tensors.label(name)}: checkpoint {_shape(value.shape)} vs "
-                              f"{'encoder' if name in named else 'head'} {_shape(expected)}")
+            mismatched.append(f"{tensors.label(name)} {'encoder' if name in named else 'head'} expects "
+                              f"{_shape(expected)}, found {_shape(value.shape)}")
         elif name not in named:
             heads[name] = value
-    problems = [f"{len(items)} {what}: {', '.join(items)}" for what, items in
-                (("missing", missing), ("unexpected", unexpected), ("shape mismatches", mismatched))
-                if items]
+    problems = [_listed(items, what) for what, items in
+                (("shape mismatch" if len(mismatched) == 1 else "shape mismatches", mismatched),
+                 ("missing", missing), ("unexpected", unexpected)) if items]
     if problems and strict:
+        c = encoder.config
+        hints = _config_hints(named, tensors)
+        hint = f"; check {tensors.config_file}: " + ", ".join(hints) if hints else ""
         raise DistillError(
-            f"{tensors.source} does not fit encoder {encoder.config.name!r} "
-            f"({encoder.config.num_layers} layers, hidden {encoder.config.hidden_size}, "
-            f"vocab {encoder.config.vocab_size}; shapes in Keras layout): " + "; ".join(problems)
+            f"{tensors.source} does not fit encoder {c.name!r} ({c.num_layers} layers, hidden {c.hidden_size}, "
+            f"intermediate {c.intermediate_size}, vocab {c.vocab_size}; shapes in Keras layout): "
+            + " | ".join(problems) + hint
         )
     for name, variable in named.items():
         value = tensors.arrays.get(name)
@@ -183,31 +247,75 @@ def assign_weights(encoder: BertEncoder, tensors: _Tensors, strict: bool = True)
 
 
 # ------------------------------------------------------------ HF safetensors
-def read_hf_safetensors(path: str | os.PathLike) -> _Tensors:
-    """An HF BERT safetensors file, renamed to the Google layout (kernels transposed)."""
+def read_hf_safetensors(path: str | os.PathLike | Sequence[str | os.PathLike], source: str | None = None) -> _Tensors:
+    """An HF BERT safetensors file, or the shards of one (a list of paths), renamed to the
+    Google layout (kernels transposed). `source` names the whole in messages (the index file
+    of a sharded model); a tensor of a shard is then named with its shard."""
     from safetensors import SafetensorError
     from safetensors.numpy import load_file
 
-    path = Path(path)
-    try:
-        raw = load_file(str(path))
-    except (OSError, SafetensorError, TypeError, ValueError) as exc:
-        raise DistillError(f"{path}: not a readable safetensors file ({exc})") from None
-    tensors = _Tensors(source=str(path))
-    for name, value in raw.items():
+    paths = [Path(p) for p in ([path] if isinstance(path, (str, os.PathLike)) else path)]
+    sharded = len(paths) > 1
+    tensors = _Tensors(source=source or str(paths[0]), config_file="config.json")
+    prefixed = 0
+    for file in paths:
         try:
-            mapped = hf_to_google_name(name)
-        except KeyError:
-            tensors.unknown[name] = value.shape
-            continue
-        if mapped is None:
-            continue
-        google, transpose = mapped
-        if google in tensors.arrays:
-            raise DistillError(f"{path}: tensor {name!r} duplicates {tensors.origin[google]!r} (both are {google})")
-        tensors.arrays[google] = np.ascontiguousarray(value.T) if transpose else value
-        tensors.origin[google] = name
+            raw = load_file(str(file))
+        except TypeError as exc:
+            if "bfloat16" not in str(exc):
+                raise DistillError(f"{file}: not a readable safetensors file ({exc})") from None
+            raw = _load_with_bfloat16(file)
+        except (OSError, SafetensorError, ValueError) as exc:
+            raise DistillError(f"{file}: not a readable safetensors file ({exc})") from None
+        for name, value in raw.items():
+            where = f"{name} in {file.name}" if sharded else name
+            prefixed += name.startswith("bert.")
+            try:
+                mapped = hf_to_google_name(name)
+            except KeyError:
+                tensors.unknown[where] = value.shape
+                continue
+            if mapped is None:
+                continue
+            google, transpose = mapped
+            if google in tensors.arrays:
+                raise DistillError(f"{file}: tensor {name!r} duplicates {tensors.origin[google]!r} "
+                                   f"(both are {google})")
+            tensors.arrays[google] = np.ascontiguousarray(value.T) if transpose else value
+            tensors.origin[google] = where
+    tensors.hf_prefix = "bert." if prefixed else ""
     return tensors
+
+
+_SAFETENSORS_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.int64, "I32": np.int32,
+                       "I16": np.int16, "I8": np.int8, "U8": np.uint8, "BOOL": np.bool_}
+
+
+def _load_with_bfloat16(path: Path) -> dict[str, np.ndarray]:
+    """A safetensors file holding bfloat16 tensors (HF models saved in bf16), which numpy cannot
+    represent: read by hand (8-byte header length, JSON header, raw little-endian data), bfloat16
+    widened to float32 exactly (its bits are float32's upper half)."""
+    import struct
+
+    with open(path, "rb") as handle:
+        data = handle.read()
+    try:
+        (size,) = struct.unpack("<Q", data[:8])
+        header = json.loads(data[8:8 + size])
+        out = {}
+        for name, entry in header.items():
+            if name == "__metadata__":
+                continue
+            lo, hi = (8 + size + int(o) for o in entry["data_offsets"])
+            if entry["dtype"] == "BF16":
+                bits = np.frombuffer(data[lo:hi], dtype="<u2").astype(np.uint32) << 16
+                out[name] = bits.view(np.float32).reshape(entry["shape"])
+            else:
+                out[name] = np.frombuffer(data[lo:hi], dtype=_SAFETENSORS_DTYPES[entry["dtype"]]).reshape(
+                    entry["shape"]).copy()
+    except (KeyError, ValueError, TypeError, struct.error) as exc:
+        raise DistillError(f"{path}: not a readable safetensors file ({type(exc).__name__}: {exc})") from None
+    return out
 
 
 def load_hf_safetensors(encoder: BertEncoder, path: str | os.PathLike, strict: bool = True) -> dict[str, np.ndarray]:
@@ -215,18 +323,30 @@ def load_hf_safetensors(encoder: BertEncoder, path: str | os.PathLike, strict: b
     return assign_weights(encoder, read_hf_safetensors(path), strict=strict)
 
 
-def save_hf_safetensors(encoder: BertEncoder, path: str | os.PathLike) -> Path:
-    """Write the encoder as an HF `BertModel` safetensors file (names without `bert.`)."""
+def hf_arrays(encoder: BertEncoder, prefix: str = "", heads: dict[str, np.ndarray] | None = None) -> dict:
+    """The encoder (and heads, by Google name) as HF tensors: `prefix` "bert." is the layout of
+    `BertForSequenceClassification` and `BertForPreTraining`, "" that of `BertModel`."""
+    arrays = {}
+    for name, value in [*((n, v.numpy()) for n, v in encoder.named_weights().items()), *(heads or {}).items()]:
+        hf, transpose = google_to_hf_name(name)
+        key = hf if name in _HF_HEADS.values() or hf.startswith("cls.") else prefix + hf
+        arrays[key] = np.ascontiguousarray(np.asarray(value).T if transpose else np.asarray(value))
+    return arrays
+
+
+HF_METADATA = {"format": "pt"}
+"""What `transformers` asks of a safetensors file's metadata before it loads it into PyTorch."""
+
+
+def save_hf_safetensors(encoder: BertEncoder, path: str | os.PathLike, prefix: str = "",
+                        heads: dict[str, np.ndarray] | None = None) -> Path:
+    """Write the encoder as an HF safetensors file: a `BertModel` (names without `bert.`), or with
+    `prefix="bert."` and a classifier head a `BertForSequenceClassification`."""
     from safetensors.numpy import save_file
 
-    arrays = {}
-    for name, variable in encoder.named_weights().items():
-        hf, transpose = google_to_hf_name(name)
-        value = variable.numpy()
-        arrays[hf] = np.ascontiguousarray(value.T if transpose else value)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(arrays, str(path))
+    save_file(hf_arrays(encoder, prefix, heads), str(path), metadata=HF_METADATA)
     return path
 
 
@@ -259,6 +379,8 @@ def google_checkpoint_prefix(path: str | os.PathLike) -> str:
 
 def read_google_config(directory: str | os.PathLike, name: str = "google-bert") -> BertConfig:
     """The `BertConfig` of a Google checkpoint directory, from its `bert_config.json`."""
+    from teachers.bert import BertConfig
+
     path = Path(directory) / GOOGLE_CONFIG
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -274,16 +396,42 @@ def read_google_checkpoint(path: str | os.PathLike) -> _Tensors:
     import tensorflow as tf
 
     prefix = google_checkpoint_prefix(path)
+    tensors = _Tensors(source=prefix, config_file=GOOGLE_CONFIG)
+    name = None
     try:
         reader = tf.train.load_checkpoint(prefix)
         shapes = reader.get_variable_to_shape_map()
-        tensors = _Tensors(source=prefix)
         for name in sorted(shapes):
             if not _TRAINING_STATE.search(name):
-                tensors.arrays[name] = np.asarray(reader.get_tensor(name))
-    except (tf.errors.OpError, ValueError) as exc:
-        raise DistillError(f"{prefix}: cannot read TF checkpoint ({str(exc).splitlines()[0]})") from None
+                google = _GOOGLE_HEAD_ALIASES.get(name, name)
+                if google in tensors.arrays:
+                    raise DistillError(f"{prefix}: tensors {tensors.origin.get(google, google)!r} and {name!r} "
+                                       f"are both the classifier's {google}")
+                tensors.arrays[google] = np.asarray(reader.get_tensor(name))
+                tensors.origin[google] = name
+    except DistillError:
+        raise
+    except Exception as exc:   # noqa: BLE001 - a truncated data file raises IndexError, others OpError/ValueError
+        why = (str(exc).strip().splitlines() or [""])[0][:200] or type(exc).__name__
+        if name is None:   # the index (the table of contents) did not read
+            raise DistillError(f"{prefix}.index: cannot read the TF checkpoint index ({why})") from None
+        data = sorted(p.name for p in Path(prefix).parent.glob(Path(prefix).name + ".data-*"))
+        raise DistillError(f"{Path(prefix).parent / (data[0] if len(data) == 1 else Path(prefix).name + '.data-*')}: "
+                           f"truncated or corrupt: reading tensor {name} failed ({why})") from None
     return tensors
+
+
+def google_checkpoint_shapes(path: str | os.PathLike) -> dict[str, tuple]:
+    """{name: shape} of a checkpoint's weight tensors (aliases resolved), read from its index only."""
+    import tensorflow as tf
+
+    prefix = google_checkpoint_prefix(path)
+    try:
+        shapes = tf.train.load_checkpoint(prefix).get_variable_to_shape_map()
+    except Exception as exc:   # noqa: BLE001 - as in read_google_checkpoint
+        why = (str(exc).strip().splitlines() or [""])[0][:200] or type(exc).__name__
+        raise DistillError(f"{prefix}.index: cannot read the TF checkpoint index ({why})") from None
+    return {_GOOGLE_HEAD_ALIASES.get(n, n): tuple(s) for n, s in shapes.items() if not _TRAINING_STATE.search(n)}
 
 
 def load_google_checkpoint(encoder: BertEncoder, path: str | os.PathLike, strict: bool = True) -> dict[str, np.ndarray]:

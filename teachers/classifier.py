@@ -6,6 +6,9 @@ summarise a sentence or a sentence pair with), as in Google's
 `run_classifier.py`; sentence pairs need nothing special here because the
 tokenizer's segment ids already tell the encoder which sentence is which.
 
+`set_head` puts a head trained elsewhere (an HF `classifier`, a Google
+`output_weights`) in place, in the Google layout [num_labels, hidden].
+
 The model is registered as Keras-serializable and builds all its weights in
 `__init__`, so a `model.keras` file reloads into exactly the same structure
 without a forward pass.
@@ -16,6 +19,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from distill.distribute import replica_loss
 from distill.errors import DistillError
 from teachers.bert import BertEncoder
 
@@ -40,8 +44,11 @@ class BertClassifier(keras.Model):
         self.num_labels = num_labels
         self.dropout_rate = float(dropout)
         self.dropout = keras.layers.Dropout(self.dropout_rate, name="dropout")
+        # float32 whatever the global policy: under bf16 inference (teachers.precision) the logits
+        # stay float32 from a float32 product, only the encoder computes in bfloat16.
         self.head = keras.layers.Dense(
-            num_labels, kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02), name="classifier")
+            num_labels, kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02), name="classifier",
+            dtype="float32")
         self.head.build((None, encoder.config.hidden_size))
         self.built = True
 
@@ -50,13 +57,31 @@ class BertClassifier(keras.Model):
         """The encoder's `BertConfig`."""
         return self.encoder.config
 
+    def set_head(self, output_weights, output_bias) -> None:
+        """Assign a trained head: `output_weights` [num_labels, hidden] (Google's and HF's layout), `output_bias`."""
+        import numpy as np
+
+        weights, bias = np.asarray(output_weights, np.float32), np.asarray(output_bias, np.float32)
+        expected = (self.num_labels, self.config.hidden_size)
+        if weights.shape != expected or bias.shape != (self.num_labels,):
+            raise DistillError(f"BertClassifier: head of shape {weights.shape} / {bias.shape}, expected {expected} "
+                               f"/ ({self.num_labels},)")
+        self.head.kernel.assign(weights.T)
+        self.head.bias.assign(bias)
+
+    def head_weights(self):
+        """(output_weights [num_labels, hidden], output_bias [num_labels]) as numpy, in the Google layout."""
+        return self.head.kernel.numpy().T.copy(), self.head.bias.numpy().copy()
+
     def call(self, inputs, training=False):
         pooled = self.encoder(inputs, training=training)["pooled_output"]
         return self.head(self.dropout(pooled, training=training))
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        """The fine-tuning objective for `fit`: mean cross-entropy of the logits against integer labels."""
-        return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, y_pred))
+        """The fine-tuning objective for `fit`: mean cross-entropy of the logits against integer labels
+        (under a tf.distribute strategy, this replica's share of the whole batch's mean)."""
+        per_row = tf.nn.sparse_softmax_cross_entropy_with_logits(y, y_pred)
+        return replica_loss((tf.reduce_mean(per_row), tf.shape(per_row)[0]), sample_weight=sample_weight)
 
     def get_config(self):
         return {

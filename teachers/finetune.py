@@ -13,7 +13,10 @@ the training engine (`distill.training`: Keras `fit` with callbacks):
   `patience` epochs without improvement;
 - seeded (`keras.utils.set_random_seed`) and repeatable; a killed run, run
   again with the same config, resumes from its last finished epoch (the
-  engine's backup in `backup/`, removed when the run completes).
+  engine's backup in `backup/`, removed when the run completes);
+- on one device or several (`Finetuner(strategy=...)`, `distill.distribute`):
+  the teacher's encoder is copied into the strategy's scope, the batch size
+  stays the global one, and only the chief writes the run folder.
 
 The run folder it writes (`runs/teacher/<id>/`):
   run.json            `distill.runfiles.RunInfo`: kind "teacher", name, task,
@@ -53,7 +56,7 @@ from distill.metrics import classification_metrics
 from distill.runfiles import (EPOCHS_FILE, EVAL_RESULTS, LABELS_FILE, MODEL_FILE, TENSORBOARD_DIR,  # noqa: F401
                               TRAIN_RESULTS, VOCAB_FILE, RunInfo, TokenizerFacts, prepare_run_dir, resumed,
                               write_json_atomic, write_run)
-from distill import training
+from distill import distribute, training
 from distill.training import Schedule, Trainer, TrainingConfig
 from teachers.batching import BATCH_SPEC, Traces, bucketed_batches, compiled_forward, cross_entropy, \
     logits_in_order, pad_rows
@@ -94,6 +97,9 @@ class FinetuneConfig(TrainingConfig):
     save_model: bool = True
 
     MONITORS = MONITORS
+    OPTIONS = training.options_of("lr", "batch_size", "epochs", "warmup", "weight_decay", "clip_norm", "max_seq_len",
+                                  "patience", "dropout", "seed", "monitor")
+    """The fields `distill teacher finetune` sets, for messages (`--batch-size must be a positive int, got 0`)."""
 
     def __post_init__(self) -> None:
         self.check_positive_ints("batch_size", "epochs", "max_seq_len", "patience", "eval_batch_size",
@@ -182,7 +188,11 @@ class Finetuner(Trainer):
     `resumed_epochs_`.
 
     `on_epoch_end(record)` is called after each epoch's checkpoint is saved
-    (tests use it to simulate a Ctrl-C); `callbacks` are extra Keras callbacks.
+    (tests use it to simulate a Ctrl-C); `callbacks` are extra Keras callbacks;
+    `strategy` (default one device) is where it trains: under `mirrored` or
+    `multi-worker` the teacher is copied into the strategy's scope (the caller
+    may load it anywhere), and a worker other than the chief trains in a
+    private folder that it removes at the end (`distill.distribute`).
     """
 
     config_class = FinetuneConfig
@@ -195,12 +205,16 @@ class Finetuner(Trainer):
         started = time.perf_counter()
         train, dev, test = _splits(task)
         if c.max_seq_len > teacher.config.max_position:
-            raise DistillError(f"max_seq_len {c.max_seq_len} exceeds teacher {teacher.name}'s "
+            raise DistillError(f"--max-seq-len {c.max_seq_len} exceeds teacher {teacher.name}'s "
                                f"{teacher.config.max_position} positions")
-        run_dir = self.run_dir_ = Path(run_dir)
+        placement = distribute.setup(self.strategy)
+        self.run_dir_ = Path(run_dir)
+        run_dir = distribute.worker_folder(run_dir, placement)   # the run folder, unless not the chief
         resuming = prepare_run_dir(run_dir, overwrite, KIND, same_run={
             "name": teacher.name, "task": task.name, "config": c.to_dict(), "label_names": list(task.label_names),
             "provenance": {"task_sha256": task.sha256, "pretrained_weights_sha256": teacher.weights_sha256}})
+        with placement.scope():   # before seeding: the copy's random init must not shift the head's draws
+            encoder = placed_encoder(teacher.encoder, placement)
         keras.utils.set_random_seed(c.seed)
 
         tokenizer = WordPieceTokenizer(teacher.vocab_path, lowercase=teacher.tokenizer.lowercase,
@@ -211,11 +225,14 @@ class Finetuner(Trainer):
         test_enc = _encode(tokenizer, test) if test is not None and len(test) else None
         tokenize_seconds = time.perf_counter() - t0
 
-        model = self.model_ = BertClassifier(teacher.encoder, len(task.label_names), dropout=c.dropout)
         steps_per_epoch = math.ceil(len(train_enc) / c.batch_size)
         schedule = make_schedule(c, steps_per_epoch * c.epochs)
-        model.compile(optimizer=make_optimizer(model, c, schedule),
-                      metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")], jit_compile=False)
+        with placement.scope():
+            model = self.model_ = BertClassifier(encoder, len(task.label_names), dropout=c.dropout)
+            # weighted: under a strategy a replica's filler row has sample weight 0 (distill.distribute.cuts)
+            model.compile(optimizer=make_optimizer(model, c, schedule),
+                          weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+                          jit_compile=False)
         self.traces_ = Traces()
         forward = compiled_forward(model, self.traces_, key="eval")
         monitor_key = f"dev_{task.primary_metric}" if c.monitor == "dev_primary" else c.monitor
@@ -223,14 +240,14 @@ class Finetuner(Trainer):
         info = resumed(_run_info(teacher, task, c, tokenizer, monitor_key, model,
                                  {"train": len(train_enc), "dev": len(dev_enc), "test": len(test_enc or [])}), resuming)
         info.timings["tokenize_seconds"] = round(tokenize_seconds, 3)
+        write_run(run_dir, info)   # first: a kill before it would leave a folder that is no run
         if resuming is None:
             write_json_atomic(run_dir / CONFIG_FILE, teacher.config.to_dict())
             shutil.copyfile(teacher.vocab_path, run_dir / VOCAB_FILE)
             write_json_atomic(run_dir / LABELS_FILE, list(task.label_names))
-        write_run(run_dir, info)
         self.echo(f"fine-tuning {teacher.name} on {task.name}: {len(train_enc)} train / {len(dev_enc)} dev rows, "
                   f"{c.epochs} epochs x {steps_per_epoch} steps, batch {c.batch_size}, lr {c.lr:g}, "
-                  f"max_seq_len {c.max_seq_len} -> {run_dir}")
+                  f"max_seq_len {c.max_seq_len}, {placement.line()} -> {run_dir}")
 
         def batches(epoch):
             for rows in bucketed_batches(train_enc.lengths, c.batch_size, np.random.default_rng([c.seed, epoch]),
@@ -253,20 +270,37 @@ class Finetuner(Trainer):
                            train_record=train_record, epoch_line=lambda r: _epoch_line(r, c.epochs, monitor_key),
                            on_improve=training.saver_of_best(model, run_dir, info, c.save_model),
                            on_epoch_end=self.on_epoch_end, callbacks=self.callbacks,
-                           progress=self.progress, echo=self.echo)
+                           progress=self.progress, echo=self.echo, placement=placement)
         except KeyboardInterrupt:
             training.mark_interrupted(run_dir, info, c.save_model, self.echo)
             raise
         self.traces_["train"] = result.traces
 
-        eval_results = {"dev": _evaluate(forward, dev_enc, dev, task, c.eval_batch_size)}
-        if test_enc is not None:
-            eval_results["test"] = _evaluate(forward, test_enc, test, task, c.eval_batch_size)
+        with placement.scope():   # where `forward` was traced during training: no second trace
+            eval_results = {"dev": _evaluate(forward, dev_enc, dev, task, c.eval_batch_size)}
+            if test_enc is not None:
+                eval_results["test"] = _evaluate(forward, test_enc, test, task, c.eval_batch_size)
         train_results = training.finish_run(run_dir, info, result, eval_results, started, mode=c.monitor_mode,
                                             steps_per_epoch=steps_per_epoch,
-                                            tokenize_seconds=round(tokenize_seconds, 3), traces=dict(self.traces_))
+                                            tokenize_seconds=round(tokenize_seconds, 3), traces=dict(self.traces_),
+                                            strategy=placement.describe())
         self._keep(result, eval_results, train_results)
+        if not placement.chief:   # its private folder served the collectives only
+            shutil.rmtree(run_dir, ignore_errors=True)
         return self
+
+
+def placed_encoder(encoder, placement: distribute.Placement):
+    """`encoder` for training under `placement`: itself on one device; under a strategy a copy made in
+    its scope (variables must be created there to be mirrored), with the same weights and seed states."""
+    if not placement.distributed:
+        return encoder
+    copy = type(encoder)(encoder.config, name=encoder.name)
+    if [tuple(v.shape) for v in copy.variables] != [tuple(v.shape) for v in encoder.variables]:
+        raise DistillError(f"teacher {encoder.name}: its copy for --strategy {placement.name} has other variables")
+    for target, source in zip(copy.variables, encoder.variables):
+        target.assign(source.numpy())
+    return copy
 
 
 def _run_info(teacher, task: Task, c: FinetuneConfig, tokenizer: WordPieceTokenizer, monitor_key: str,

@@ -5,11 +5,19 @@ the `tiny` BERT config (2 layers, hidden 32) over a vocab built from the
 synthetic task texts, fine-tuned with a large learning rate on
 `marker_task`. Other packages' tests can use `train_tiny_run` to get a
 genuine run folder (`TeacherRun.load` works on it) instead of a stand-in.
+
+For "bring your own teacher" tests, `hf_tensors` draws the tensors of a tiny
+Hugging Face BERT with numpy alone (PyTorch names and [out, in] layout, a
+classifier head when asked) and `write_hf_folder_raw` writes them as a
+`save_pretrained` folder (safetensors, sharded or not; vocab.txt or only
+tokenizer.json; config.json with id2label; tokenizer_config.json), so loading
+is tested against files this toolkit did not write itself.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import keras
@@ -76,3 +84,76 @@ def train_tiny_run(run_dir, vocab_path=None, task: Task | None = None, config: F
     config = dataclasses.replace(config or TINY_FINETUNE, seed=seed)
     teacher = tiny_teacher(vocab_path, seed=seed, max_seq_len=config.max_seq_len)
     return Finetuner(config, progress=False, echo=None).fit(teacher, task or marker_task(), run_dir)
+
+
+# ---------------------------------------------------------- HF folders by hand
+def hf_tensors(config: BertConfig, num_labels: int | None = None, seed: int = 0) -> dict[str, np.ndarray]:
+    """Random tensors of an HF BERT (`BertModel` names; with `num_labels`, `classifier.*` too), float32."""
+    rng = np.random.default_rng(seed)
+    h, i = config.hidden_size, config.intermediate_size
+
+    def w(*shape):
+        return (rng.standard_normal(shape) * 0.05).astype(np.float32)
+
+    def norm(prefix):
+        return {f"{prefix}.weight": (1 + w(h)).astype(np.float32), f"{prefix}.bias": w(h)}
+
+    t = {"embeddings.word_embeddings.weight": w(config.vocab_size, h),
+         "embeddings.position_embeddings.weight": w(config.max_position, h),
+         "embeddings.token_type_embeddings.weight": w(config.type_vocab_size, h), **norm("embeddings.LayerNorm"),
+         "pooler.dense.weight": w(h, h), "pooler.dense.bias": w(h)}
+    for n in range(config.num_layers):
+        p = f"encoder.layer.{n}."
+        for name in ("query", "key", "value"):
+            t.update({f"{p}attention.self.{name}.weight": w(h, h), f"{p}attention.self.{name}.bias": w(h)})
+        t.update({f"{p}attention.output.dense.weight": w(h, h), f"{p}attention.output.dense.bias": w(h),
+                  **norm(f"{p}attention.output.LayerNorm"), f"{p}intermediate.dense.weight": w(i, h),
+                  f"{p}intermediate.dense.bias": w(i), f"{p}output.dense.weight": w(h, i),
+                  f"{p}output.dense.bias": w(h), **norm(f"{p}output.LayerNorm")})
+    if num_labels:
+        t.update({"classifier.weight": w(num_labels, h) * 20, "classifier.bias": w(num_labels)})
+    return t
+
+
+def write_hf_folder_raw(path, tensors: dict[str, np.ndarray], config: BertConfig, vocab: list[str],
+                        architecture: str | None = None, id2label: list[str] | None = None, prefix: str = "",
+                        shards: int = 1, lowercase: bool | None = True, vocab_txt: bool = True,
+                        model_max_length: int | None = None) -> Path:
+    """Write `tensors` (BertModel names; `prefix` "bert." is prepended to the encoder's) as an HF folder."""
+    from safetensors.numpy import save_file
+
+    from distill.wordpiece import vocab_text
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    named = {(name if name.startswith("classifier.") else prefix + name): value for name, value in tensors.items()}
+    hf_config = {**config.to_hf_json(), "architectures": [architecture or (
+        "BertForSequenceClassification" if "classifier.weight" in named else "BertModel")]}
+    if id2label is not None:
+        hf_config["id2label"] = {str(k): v for k, v in enumerate(id2label)}
+        hf_config["label2id"] = {v: k for k, v in enumerate(id2label)}
+    (path / "config.json").write_text(json.dumps(hf_config, indent=2))
+    names = sorted(named)
+    if shards == 1:
+        save_file(named, str(path / "model.safetensors"), metadata={"format": "pt"})
+    else:
+        weight_map = {}
+        for k in range(shards):
+            shard = f"model-{k + 1:05d}-of-{shards:05d}.safetensors"
+            part = names[k::shards]
+            save_file({n: named[n] for n in part}, str(path / shard), metadata={"format": "pt"})
+            weight_map.update({n: shard for n in part})
+        (path / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
+    if vocab_txt:
+        (path / "vocab.txt").write_text(vocab_text(vocab), encoding="utf-8")
+    else:
+        from distill.wordpiece import WordPieceTokenizer
+
+        (path / "tokenizer.json").write_text(WordPieceTokenizer(vocab, lowercase=bool(lowercase)).to_json())
+    tokenizer_config = {"tokenizer_class": "BertTokenizer"}
+    if lowercase is not None:
+        tokenizer_config["do_lower_case"] = lowercase
+    if model_max_length is not None:
+        tokenizer_config["model_max_length"] = model_max_length
+    (path / "tokenizer_config.json").write_text(json.dumps(tokenizer_config))
+    return path

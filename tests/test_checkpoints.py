@@ -1,4 +1,5 @@
-"""Tests for teachers.checkpoints: name mapping, HF and Google round trips, strictness."""
+"""Tests for teachers.checkpoints: name mapping, HF (and sharded) and Google round trips, classifier heads,
+strictness."""
 
 import dataclasses
 import json
@@ -12,8 +13,9 @@ from safetensors.numpy import load_file, save_file
 
 from distill.errors import DistillError
 from teachers.bert import BertConfig, BertEncoder
-from teachers.checkpoints import (google_to_hf_name, hf_to_google_name, load_google_checkpoint,
-                                  load_hf_safetensors, read_google_config, save_google_checkpoint,
+from teachers.checkpoints import (SHOWN_PER_PROBLEM, assign_weights, google_checkpoint_shapes, google_to_hf_name,
+                                  hf_arrays, hf_to_google_name, load_google_checkpoint, load_hf_safetensors,
+                                  read_google_config, read_hf_safetensors, save_google_checkpoint,
                                   save_hf_safetensors)
 from distill.wordpiece import SPECIAL_TOKENS
 
@@ -101,15 +103,66 @@ def test_hf_strict_errors_list_every_offending_name_and_assign_nothing(source, t
     message = str(error.value)
     assert "\n" not in message
     assert "bad.safetensors" in message
-    assert "2 missing: bert/encoder/layer_1/output/dense/bias (encoder [32])" in message
-    assert "bert/pooler/dense/kernel (encoder [32,32])" in message
+    # a missing tensor is named as the file would name it, with its Google name
+    assert "2 missing: encoder.layer.1.output.dense.bias (= bert/encoder/layer_1/output/dense/bias) " \
+           "(encoder [32])" in message
+    assert "pooler.dense.weight (= bert/pooler/dense/kernel) (encoder [32,32])" in message
     assert "1 unexpected: decoder.extra.weight [3,4]" in message
-    assert ("encoder.layer.0.attention.self.key.weight (= bert/encoder/layer_0/attention/self/key/kernel): "
-            "checkpoint [16,32] vs encoder [32,32]") in message
+    assert ("1 shape mismatch: encoder.layer.0.attention.self.key.weight (= bert/encoder/layer_0/attention/self/"
+            "key/kernel) encoder expects [32,32], found [16,32]") in message
     np.testing.assert_array_equal(outputs(target), before)
 
 
+def test_hf_shards_read_as_one_file_and_name_the_shard_of_a_stray_tensor(source, tmp_path):
+    raw = load_file(str(save_hf_safetensors(source, tmp_path / "whole.safetensors")))
+    names = sorted(raw)
+    save_file({n: raw[n] for n in names[::2]}, str(tmp_path / "model-00001-of-00002.safetensors"))
+    save_file({**{n: raw[n] for n in names[1::2]}, "decoder.extra.weight": np.zeros((3, 4), np.float32)},
+              str(tmp_path / "model-00002-of-00002.safetensors"))
+    shards = [tmp_path / f"model-0000{i}-of-00002.safetensors" for i in (1, 2)]
+    tensors = read_hf_safetensors(shards, source=str(tmp_path / "model.safetensors.index.json"))
+    assert tensors.unknown == {"decoder.extra.weight in model-00002-of-00002.safetensors": (3, 4)}
+    del tensors.unknown["decoder.extra.weight in model-00002-of-00002.safetensors"]
+    target = BertEncoder(CONFIG)
+    assert assign_weights(target, tensors) == {}
+    np.testing.assert_array_equal(outputs(target), outputs(source))
+
+
+def test_hf_files_carry_the_metadata_transformers_wants_and_either_layout(source, tmp_path):
+    from safetensors import safe_open
+
+    heads = {"output_weights": np.ones((3, 32), np.float32), "output_bias": np.zeros(3, np.float32)}
+    path = save_hf_safetensors(source, tmp_path / "model.safetensors", prefix="bert.", heads=heads)
+    with safe_open(str(path), framework="numpy") as f:
+        assert f.metadata() == {"format": "pt"}
+        names = set(f.keys())
+    assert "bert.pooler.dense.weight" in names and "classifier.weight" in names and "bert.classifier.weight" not in names
+    target = BertEncoder(CONFIG)
+    loaded = load_hf_safetensors(target, path)
+    assert sorted(loaded) == ["output_bias", "output_weights"]
+    np.testing.assert_array_equal(loaded["output_weights"], heads["output_weights"])
+    assert set(hf_arrays(source)) == {n.removeprefix("bert.") for n in names} - {"classifier.weight", "classifier.bias"}
+
+
 # ------------------------------------------------------------------ Google
+@pytest.mark.parametrize("scope", ["", "loss/", "bert/loss/"])
+def test_a_fine_tuned_classifier_head_loads_however_run_classifier_scoped_it(source, tmp_path, scope):
+    tensors = {name: v.numpy() for name, v in source.named_weights().items()}
+    tensors[scope + "output_weights"] = np.full((2, 32), 0.5, np.float32)
+    tensors[scope + "output_bias"] = np.ones(2, np.float32)
+    save_google_tensors(tmp_path / "model.ckpt-7", tensors)
+    target = BertEncoder(CONFIG)
+    heads = load_google_checkpoint(target, tmp_path)
+    assert sorted(heads) == ["output_bias", "output_weights"] and heads["output_bias"].tolist() == [1, 1]
+    assert google_checkpoint_shapes(tmp_path)["output_weights"] == (2, 32)
+    if scope:   # both spellings at once: one line, no guess
+        tensors["output_bias"] = np.ones(2, np.float32)
+        save_google_tensors(tmp_path / "model.ckpt-7", tensors)
+        with pytest.raises(DistillError, match=f"tensors '{scope}output_bias' and 'output_bias' are both the "
+                                               "classifier's output_bias"):
+            load_google_checkpoint(BertEncoder(CONFIG), tmp_path)
+
+
 def test_google_checkpoint_round_trip_with_heads(source, tmp_path, vocab):
     heads = {
         "cls/seq_relationship/output_weights": np.ones((2, 32), np.float32),
@@ -145,25 +198,73 @@ def test_google_training_state_is_ignored(source, tmp_path):
     np.testing.assert_array_equal(outputs(target), outputs(source))
 
 
-def test_google_strict_errors_list_every_offending_name(tmp_path):
+def test_google_strict_errors_show_the_first_few_of_each_kind_and_count_the_rest(tmp_path):
     wider = BertEncoder(dataclasses.replace(CONFIG, intermediate_size=48, vocab_size=41))
     tensors = {name: v.numpy() for name, v in wider.named_weights().items()}
     del tensors["bert/embeddings/LayerNorm/beta"]
     tensors["bert/encoder/layer_9/attention/self/query/kernel"] = np.zeros((32, 32), np.float32)
     tensors["cls/seq_relationship/output_weights"] = np.zeros((3, 32), np.float32)   # a head of the wrong shape
     save_google_tensors(tmp_path / "bert_model.ckpt", tensors)
+    target = BertEncoder(CONFIG)
+    before = [v.numpy() for v in target.weights]
+    with pytest.raises(DistillError) as error:
+        load_google_checkpoint(target, tmp_path)
+    message = str(error.value)
+    assert "\n" not in message and len(message) < 1000
+    mismatched = re.findall(r"(\S+) (?:encoder|head) expects (\[[\d,]+\]), found (\[[\d,]+\])", message)
+    assert len(mismatched) == SHOWN_PER_PROBLEM   # 8 in all: the first few by name, then a count
+    assert mismatched[0] == ("bert/embeddings/word_embeddings", "[40,32]", "[41,32]")
+    assert "8 shape mismatches: " in message and "; and 5 more | " in message
+    assert "1 missing: bert/embeddings/LayerNorm/beta (encoder [32])" in message
+    assert "1 unexpected: bert/encoder/layer_9/attention/self/query/kernel [32,32]" in message
+    # the shapes point at the config fields that are wrong
+    assert message.endswith("check bert_config.json: vocab_size is 41 in the checkpoint, 40 in bert_config.json, "
+                            "intermediate_size is 48 in the checkpoint, 64 in bert_config.json")
+    for a, b in zip(before, target.weights):   # nothing assigned
+        np.testing.assert_array_equal(a, b.numpy())
+
+
+def test_a_wrong_intermediate_size_in_bert_config_is_named(tmp_path, vocab):
+    """The tester's case: bert_config.json says one intermediate_size, the checkpoint holds another."""
+    from teachers.registry import load_teacher
+
+    base = BertConfig.preset("base")
+    small = dataclasses.replace(base, num_layers=2, hidden_size=32, num_heads=2, intermediate_size=64,
+                                vocab_size=len(SPECIAL_TOKENS) + 35, max_position=64, name="bert-base")
+    save_google_checkpoint(BertEncoder(small), tmp_path / "ckpt", vocab)
+    config = json.loads((tmp_path / "ckpt" / "bert_config.json").read_text())
+    config["intermediate_size"] = 128
+    (tmp_path / "ckpt" / "bert_config.json").write_text(json.dumps(config))
+    with pytest.MonkeyPatch.context() as patch:   # a 2-layer stand-in passes bert-base's layers/hidden/heads check
+        patch.setattr(BertConfig, "preset", classmethod(lambda cls, name: small))
+        with pytest.raises(DistillError) as error:
+            load_teacher("bert-base", checkpoint=str(tmp_path / "ckpt"), max_seq_len=32)
+    message = str(error.value)
+    assert "\n" not in message and len(message) < 800, message
+    assert "6 shape mismatches: " in message and "; and 3 more" in message
+    assert "bert/encoder/layer_0/intermediate/dense/bias encoder expects [128], found [64]" in message
+    assert message.endswith("check bert_config.json: intermediate_size is 64 in the checkpoint, 128 in "
+                            "bert_config.json")
+
+
+@pytest.mark.parametrize("keep", [0.05, 0.5, 0.99])
+def test_a_truncated_checkpoint_data_file_is_one_line_naming_the_file(source, tmp_path, vocab, keep):
+    save_google_checkpoint(source, tmp_path, vocab)
+    data = next(tmp_path.glob("bert_model.ckpt.data-*"))
+    data.write_bytes(data.read_bytes()[: int(data.stat().st_size * keep)])
     with pytest.raises(DistillError) as error:
         load_google_checkpoint(BertEncoder(CONFIG), tmp_path)
     message = str(error.value)
-    mismatched = re.findall(r"(\S+): checkpoint (\[[\d,]+\]) vs (?:encoder|head) (\[[\d,]+\])", message)
-    assert sorted(name for name, _, _ in mismatched) == sorted(
-        ["bert/embeddings/word_embeddings", "cls/seq_relationship/output_weights"]
-        + [f"bert/encoder/layer_{n}/{t}" for n in range(2) for t in
-           ("intermediate/dense/kernel", "intermediate/dense/bias", "output/dense/kernel")])
-    assert ("bert/embeddings/word_embeddings", "[41,32]", "[40,32]") in mismatched
-    assert ("bert/encoder/layer_0/output/dense/kernel", "[48,32]", "[64,32]") in mismatched
-    assert "1 missing: bert/embeddings/LayerNorm/beta (encoder [32])" in message
-    assert "1 unexpected: bert/encoder/layer_9/attention/self/query/kernel [32,32]" in message
+    assert message.startswith(f"{data}: truncated or corrupt: reading tensor ") and "\n" not in message
+
+
+def test_a_truncated_checkpoint_index_is_one_line_naming_the_file(source, tmp_path, vocab):
+    save_google_checkpoint(source, tmp_path, vocab)
+    index = tmp_path / "bert_model.ckpt.index"
+    index.write_bytes(index.read_bytes()[:40])
+    with pytest.raises(DistillError) as error:
+        load_google_checkpoint(BertEncoder(CONFIG), tmp_path)
+    assert str(error.value).startswith(f"{index}: cannot read the TF checkpoint index (")
 
 
 def test_google_directory_errors(tmp_path):

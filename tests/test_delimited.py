@@ -2,7 +2,8 @@
 
 import pytest
 
-from distill.data.delimited import decode, parse_label, parse_rows, read_table
+from distill.data.delimited import (decode, parse_label, parse_rows, read_table, require_label, require_text,
+                                    require_two_labels)
 from distill.errors import DistillError
 
 
@@ -69,3 +70,38 @@ def test_parse_label():
         parse_label("pos", "f", 7)
     with pytest.raises(DistillError, match=r"^f, line 7: Quality 2 is not one of 0, 1$"):
         parse_label("2", "f", 7, range(2), column="Quality")
+    with pytest.raises(DistillError, match=r"^f, line 7: column 'label' is empty \(every row needs a label\)$"):
+        parse_label(" ", "f", 7)
+
+
+def test_fields_longer_than_the_csv_default_limit_are_read():
+    long = "x" * 300_000
+    assert parse_rows(f"a\tb\n{long}\t1\n", "f.tsv")[1].fields == [long, "1"]
+    assert parse_rows(f'a,b\n"{long}, quoted",1\n', "f.csv", delimiter=",", quoted=True)[1].fields == [
+        long + ", quoted", "1"]
+
+
+def test_blank_text_in_any_column_names_file_line_and_column():
+    table = read_table(b"sentence\tlabel\nok\t1\n \t0\n", "f.tsv")
+    with pytest.raises(DistillError, match=r"^f\.tsv, line 3: column 'sentence' is empty \(every row needs a text\)$"):
+        table.texts(0)
+    assert table.texts(1) == ["1", "0"]
+    assert require_text(" padded ", "f", "row 1", "text") == " padded "   # texts are kept as written
+    with pytest.raises(DistillError, match=r"^f, row 4: column 'text' is empty"):
+        require_text(None, "f", "row 4", "text")
+
+
+@pytest.mark.parametrize("value", ["nan", "NaN", "None", "NULL", "<NA>", " n/a "])
+def test_missing_value_markers_are_not_labels(value):
+    with pytest.raises(DistillError, match=rf"^f, row 2: column 'y' holds '{value.strip()}', a missing value"):
+        require_label(value, "f", "row 2", "y")
+    assert require_label(" none ", "f", "row 2", "y") == "none"   # a real word stays a label
+
+
+def test_require_two_labels():
+    require_two_labels([0, 1, -1], "f")
+    require_two_labels(["a", "b"], "f")
+    with pytest.raises(DistillError, match=r"^f: the train split has only one label \('yes' on all 3 rows\)"):
+        require_two_labels([1, 1, -1], "f", ["no", "yes"])
+    with pytest.raises(DistillError, match=r"^f: the train split has no labels"):
+        require_two_labels([-1, -1], "f")

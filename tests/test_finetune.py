@@ -80,6 +80,9 @@ def test_run_folder_holds_every_artefact(trained, task):
     assert info.params == trained.model_.count_params() and info.provenance["random_init"] is True
     assert info.timings["train_seconds"] > 0
     assert not (run / "backup").exists()  # the training backup goes once the run is complete
+    # Where it trained is recorded beside the results, not in the config: every strategy gives this run.
+    assert json.loads((run / "train_results.json").read_text())["strategy"] == \
+        {"name": "one", "replicas": 1, "workers": 1, "rank": 0}
     import io
     import zipfile
 
@@ -310,11 +313,19 @@ def test_weight_decay_skips_layernorm_and_biases(vocab):
     assert optimizer.global_clipnorm == 1.0
 
 
-@pytest.mark.parametrize("bad", [dict(lr=0), dict(batch_size=0), dict(warmup=1.0), dict(monitor="loss"),
-                                 dict(mode="up"), dict(max_seq_len=2), dict(epochs=1.5)])
-def test_config_rejects_bad_values(bad):
-    with pytest.raises(DistillError, match="FinetuneConfig"):
+@pytest.mark.parametrize("bad, line", [
+    (dict(lr=0), "--lr must be > 0, got 0"),
+    (dict(batch_size=0), "--batch-size must be a positive int, got 0"),
+    (dict(warmup=1.0), "--warmup (a fraction of all steps) must be in [0, 1), got 1.0"),
+    (dict(monitor="loss"), "--monitor must be one of "),
+    (dict(mode="up"), "mode must be auto, min or max, got 'up'"),
+    (dict(max_seq_len=2), "--max-seq-len must be at least 3, got 2"),
+    (dict(epochs=1.5), "--epochs must be a positive int, got 1.5"),
+    (dict(eval_batch_size=0), "eval_batch_size must be a positive int, got 0")])
+def test_config_rejects_bad_values_naming_the_option(bad, line):
+    with pytest.raises(DistillError) as error:
         FinetuneConfig(**bad)
+    assert str(error.value).startswith(line) and "FinetuneConfig" not in str(error.value)
 
 
 def test_task_without_dev_split_is_refused(vocab, tmp_path):

@@ -11,6 +11,7 @@ from materials.reader import MaterialsFile
 from materials.schema import MaterialsError, validate
 from materials.split_input import Rows
 from materials.teacher import MaterialsTeacher, missing_members
+from materials.testing import ToyTeacher
 
 SMALL = dict(window_rows=48, batch_size=16, chunk_rows=32, progress=False, echo=None)
 
@@ -152,6 +153,22 @@ def test_uncommitted_rows_are_dropped_on_resume(reference, teacher, task, tmp_pa
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
 
 
+def test_shards_of_a_real_teacher_merge_into_the_unsharded_file_bit_for_bit(reference, teacher, task, tmp_path):
+    """Shards are cut at whole windows, so each batches its rows exactly as the unsharded run does: a BERT's
+    logits, which move in the last bits with the shape of their batch, come out identical."""
+    from materials.merge import merge
+    from materials.shards import Shard
+
+    shards = [generate(teacher, task, tmp_path / "m.h5", shard=Shard(i, 3), **SMALL) for i in (1, 2, 3)]
+    assert [p.name for p in shards] == [f"m.shard-{i}-of-3.h5" for i in (1, 2, 3)]
+    merged = merge(shards, tmp_path / "m.h5", progress=False, echo=None)
+    a, b = _contents(reference), _contents(merged)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert a[key].dtype == b[key].dtype, key
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)   # exact, not allclose
+
+
 def test_rerun_on_a_complete_file_does_nothing(reference, teacher, task, tmp_path):
     out = tmp_path / "m.h5"
     generate(teacher, task, out, **SMALL)
@@ -271,50 +288,10 @@ def test_bad_requests(teacher, task, tmp_path):
 
 
 # ------------------------------------------------------------- the teacher contract
-class BagOfWordsTeacher:
-    """A teacher with exactly the members of `MaterialsTeacher` and nothing else: logits are the mean of
-    2-d word vectors, the vocab is a hand-written list (no `teachers` code, no TensorFlow)."""
-
-    def __init__(self, words, max_seq_len=16):
-        from distill.wordpiece import SPECIAL_TOKENS, WordPieceTokenizer
-
-        self._tokenizer = WordPieceTokenizer([*SPECIAL_TOKENS, *words], lowercase=True, max_seq_len=max_seq_len)
-        self._table = np.random.default_rng(0).normal(size=(len(self._tokenizer), 2)).astype(np.float32)
-
-    label_names = ["negative", "positive"]
-    is_pair = False
-    lowercase = True
-
-    @property
-    def max_seq_len(self):
-        return self._tokenizer.max_seq_len
-
-    @property
-    def vocab(self):
-        return self._tokenizer.vocab
-
-    @property
-    def vocab_sha256(self):
-        return self._tokenizer.vocab_sha256
-
-    def encode(self, texts, texts_b=None):
-        return self._tokenizer.encode(texts, texts_b)
-
-    def logits_for_ids(self, token_ids, segment_ids, padding_mask):
-        mask = np.asarray(padding_mask, np.float32)[..., None]
-        return (self._table[token_ids] * mask).sum(axis=1) / mask.sum(axis=1)
-
-    def word_embeddings(self):
-        return self._table
-
-    def teacher_provenance(self):
-        return {"name": "bag-of-words", "config": {"dim": 2}, "weights_sha256": None, "run_dir": ""}
-
-
 def test_any_object_with_the_teacher_protocol_can_generate(tmp_path):
     from distill.data.synthetic import WORDS, MARKER
 
-    fake = BagOfWordsTeacher(sorted({*WORDS, MARKER}))
+    fake = ToyTeacher(sorted({*WORDS, MARKER}))   # numpy only: the protocol and nothing more
     assert isinstance(fake, MaterialsTeacher) and not missing_members(fake)
     task = marker_task(n_train=40, n_dev=10, n_test=10, seed=5)
     out = generate(fake, task, tmp_path / "m.h5", **SMALL)

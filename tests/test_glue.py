@@ -124,6 +124,21 @@ def test_same_files_same_sha256(tmp_path):
      r"dev\.tsv, line 2: 4 field\(s\), expected 5 \(Quality, #1 ID, #2 ID, #1 String, #2 String\)"),
     ("glue/mrpc", dict(MRPC, **{"dev.tsv": MRPC_HEADER.replace("Quality", "index") + "0\t1\t2\ta\tb\n"}),
      r"dev\.tsv, line 1: no column 'Quality'"),
+    ("glue/sst2", dict(SST2, **{"train.tsv": "sentence\tlabel\na\t1\n \t0\n"}),
+     r"train\.tsv, line 3: column 'sentence' is empty \(every row needs a text\)"),
+    ("glue/sst2", dict(SST2, **{"test.tsv": "index\tsentence\n0\ta\n1\t\n"}),
+     r"test\.tsv, line 3: column 'sentence' is empty"),
+    ("glue/sst2", dict(SST2, **{"dev.tsv": "sentence\tlabel\na\t\n"}), r"dev\.tsv, line 2: column 'label' is empty"),
+    ("glue/sst2", dict(SST2, **{"train.tsv": "sentence\tlabel\na\t1\nb\t1\n"}),
+     r"train\.tsv: the train split has only one label \('positive' on all 2 rows\)"),
+    ("glue/cola", dict(COLA, **{"train.tsv": "gj04\t1\t\tok.\ngj04\t0\t*\t\n"}),
+     r"train\.tsv, line 2: column 'sentence' is empty"),
+    ("glue/cola", dict(COLA, **{"test.tsv": "index\tsentence\n0\t  \n"}),
+     r"test\.tsv, line 2: column 'sentence' is empty"),
+    ("glue/cola", dict(COLA, **{"train.tsv": "gj04\t0\t*\tNo.\ngj04\t0\t*\tNot.\n"}),
+     r"train\.tsv: the train split has only one label \('unacceptable' on all 2 rows\)"),
+    ("glue/mrpc", dict(MRPC, **{"dev.tsv": MRPC_HEADER + "1\t1\t2\tHe said .\t\n"}),
+     r"dev\.tsv, line 2: column '#2 String' is empty"),
 ])
 def test_malformed_files_name_file_and_line(tmp_path, task, files, message):
     with pytest.raises(DistillError, match=message):
@@ -188,7 +203,7 @@ def test_download_reads_archive_members(tmp_path, monkeypatch):
 def test_mrpc_download_rebuilds_glue_train_dev_split(tmp_path, monkeypatch):
     header = "\ufeffQuality\t#1 ID\t#2 ID\t#1 String\t#2 String\r\n"
     train = (header + "1\t10\t11\tA one .\tA uno .\r\n0\t20\t21\tB \" two .\tB dos .\r\n"
-             "1\t30\t31\tC three .\tC tres .\r\n").encode()
+             "0\t30\t31\tC three .\tC tres .\r\n").encode()
     test = (header + "0\t40\t41\tD four .\tD cuatro .\r\n").encode()
     dev_ids = b"20\t21\n"
     files = {"train": train, "test": test, "dev_ids": dev_ids}
@@ -196,7 +211,7 @@ def test_mrpc_download_rebuilds_glue_train_dev_split(tmp_path, monkeypatch):
     monkeypatch.setattr(glue, "MRPC_FILES", pins)
     serve(monkeypatch, tmp_path, {url: files[key] for key, (url, _) in pins.items()})
     task = load_glue("glue/mrpc")
-    assert task["train"].texts == ["A one .", "C three ."] and task["train"].labels.tolist() == [1, 1]
+    assert task["train"].texts == ["A one .", "C three ."] and task["train"].labels.tolist() == [1, 0]
     assert task["dev"].texts == ['B " two .'] and task["dev"].texts_b == ["B dos ."]
     assert task["test"].labels.tolist() == [0]  # Microsoft's test file carries its labels
 

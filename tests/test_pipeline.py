@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 
@@ -13,7 +14,7 @@ from distill.app.pipeline import PipelineConfig, run
 def tiny_config(root, **overrides) -> PipelineConfig:
     base = dict(task="synthetic", teacher="tiny", teacher_epochs=1, teacher_lr=1e-3, max_seq_len=24, augment=1,
                 losses=("mse", "ce"), seeds=1, student_epochs=1, transfer_epochs=1, presets=("tiny",), bench_examples=8,
-                bench_batch_sizes=(4,), bench_repeats=1, runs_dir=str(root))
+                bench_batch_sizes=(4,), bench_repeats=1, explain_sample=4, runs_dir=str(root))
     return PipelineConfig(**{**base, **overrides})
 
 
@@ -36,11 +37,21 @@ def ran(result):
 
 def test_first_run_builds_every_stage_and_writes_the_report(first):
     root, result, lines = first
-    assert ran(result) == ["teacher", "materials", "student", "student", "student", "bench"]
+    assert ran(result) == ["teacher", "materials", "student", "student", "student", "bench", "explain"]
     assert set(result.students) == {("mse", True, 0), ("ce", False, 0), ("mse", False, 0)}
     assert result.report == root / "report.md" and result.report.exists()
     assert result.materials.exists() and result.bench.exists()
-    assert lines[-1].startswith("done: 6 stage(s) built now") and str(result.report) in lines[-1]
+    assert lines[-1].startswith("done: 7 stage(s) built now") and str(result.report) in lines[-1]
+
+
+def test_the_explain_stage_compares_the_teacher_with_the_best_student_on_dev(first):
+    root, result, _ = first
+    explained = json.loads(result.explain.read_text())
+    dev = {path: json.loads((path / "eval_results.json").read_text())["dev"]["accuracy"]
+           for path in result.students.values()}
+    assert dev[Path(explained["student_run"])] == max(dev.values())   # chosen on dev, never test
+    assert explained["teacher_run"] == str(result.teacher) and explained["texts"] == 4
+    assert "## Which tokens teacher and student listen to" in result.report.read_text()
 
 
 def test_report_numbers_are_the_runs_own(first):
@@ -64,9 +75,9 @@ def test_second_run_reuses_every_stage(first, task):
     root, result, _ = first
     lines = []
     again = run(config=tiny_config(root), task_data=task, echo=lines.append, progress=False)
-    assert ran(again) == [] and len(again.stages) == 6
+    assert ran(again) == [] and len(again.stages) == 7
     assert again.students == result.students and again.teacher == result.teacher
-    assert sum("reusing" in line for line in lines) == 6
+    assert sum("reusing" in line for line in lines) == 7
 
 
 def test_a_finished_run_whose_stage_was_not_marked_is_taken_up_not_retrained(first, task):
@@ -85,7 +96,7 @@ def test_a_finished_run_whose_stage_was_not_marked_is_taken_up_not_retrained(fir
 def test_a_student_option_redoes_only_students_bench_and_report(first, task):
     root, result, _ = first
     again = run(config=tiny_config(root, student_embedding="non-static"), task_data=task, echo=lambda _: None, progress=False)
-    assert ran(again) == ["student", "student", "student", "bench"]
+    assert ran(again) == ["student", "student", "student", "bench", "explain"]
     assert again.teacher == result.teacher and again.materials == result.materials
     assert set(again.students.values()).isdisjoint(result.students.values())
     report = json.loads((root / "report" / "report.json").read_text())
@@ -97,22 +108,47 @@ def test_force_redoes_the_named_stage_and_every_stage_after_it(first, task):
     root, result, _ = first
     config = dataclasses.replace(tiny_config(root), force=("materials",))
     again = run(config=config, task_data=task, echo=lambda _: None, progress=False)
-    assert ran(again) == ["materials", "student", "student", "student", "bench"]
+    assert ran(again) == ["materials", "student", "student", "student", "bench", "explain"]
     assert again.teacher == result.teacher and again.materials.exists()
 
 
 def test_an_augment_change_redoes_materials_onwards_but_not_the_teacher(first, task):
     root, result, _ = first
     again = run(config=tiny_config(root, augment=2), task_data=task, echo=lambda _: None, progress=False)
-    assert ran(again) == ["materials", "student", "student", "student", "bench"]
+    assert ran(again) == ["materials", "student", "student", "student", "bench", "explain"]
     assert again.teacher == result.teacher and again.materials != result.materials
 
 
 def test_bad_options_fail_before_any_stage(tmp_path):
-    for bad in (dict(augment=-1), dict(seeds=0), dict(losses=("mse", "nope")), dict(losses=())):
-        with pytest.raises(DistillError, match="distill run: "):
+    for bad, line in ((dict(augment=-1), "--augment must be an int >= 0, got -1"),
+                      (dict(seeds=0), "--seeds must be a positive int, got 0"),
+                      (dict(losses=("mse", "nope")), "losses must be some of "), (dict(losses=()), "losses must"),
+                      (dict(teacher="UNKNOWN"), "unknown teacher 'UNKNOWN'; known: minilm-l6, "),
+                      (dict(teacher="bert-base"), "bert-base needs Google BERT weights: pass --checkpoint DIR"),
+                      (dict(teacher="bert-base", checkpoint=str(tmp_path / "nope")), f"{tmp_path / 'nope'}: not a")):
+        with pytest.raises(DistillError) as error:
             tiny_config(tmp_path, **bad)
+        assert str(error.value).startswith(line) and "distill run:" not in str(error.value)
     assert not any(tmp_path.iterdir())
+
+
+def test_an_unwritable_runs_folder_fails_before_the_data_stage(tmp_path, task):
+    (tmp_path / "a-file").write_text("keep")
+    lines = []
+    with pytest.raises(DistillError, match=f"--runs-dir {tmp_path / 'a-file' / 'runs'}: not a folder"):
+        run(config=tiny_config(tmp_path / "a-file" / "runs"), task_data=task, echo=lines.append, progress=False)
+    assert lines == [] and (tmp_path / "a-file").read_text() == "keep"
+
+
+def test_a_stage_that_fails_before_writing_leaves_no_folder(tmp_path):
+    from distill.app.stages import StageRunner
+
+    def build(path):
+        raise DistillError("checkpoint does not fit")
+
+    with pytest.raises(DistillError):
+        StageRunner(tmp_path, echo=lambda _: None).run("teacher", "x", {}, [], build, resumable=True)
+    assert not any((tmp_path / "teacher").iterdir())
 
 
 def test_quick_mode_cuts_the_data_and_says_so(tmp_path, task):

@@ -32,6 +32,16 @@ def test_contract_attributes(run, run_dir):
     assert run.encoder is run.model.encoder
     assert run.weights_sha256 == sha256_file(run_dir / "model.keras")
     assert run.vocab_path == run_dir / "vocab.txt" and run.lowercase and run.complete and not run.is_pair
+    assert run.precision == "fp32" and set(run.teacher_provenance()) == {"name", "config", "weights_sha256", "run_dir"}
+
+
+def test_a_bf16_run_says_so_in_its_provenance_and_returns_float32(run_dir):
+    bf16 = TeacherRun.load(run_dir, precision="bf16")
+    assert bf16.teacher_provenance()["precision"] == "bf16"
+    ids = bf16.tokenizer.encode(["the film was wonderful"])
+    logits = bf16.logits_for_ids(ids.ids[0][None], np.zeros((1, ids.lengths[0]), np.int32),
+                                 np.ones((1, ids.lengths[0]), np.int32))
+    assert logits.dtype == np.float32 and logits.shape == (1, 2)
 
 
 def test_predict_logits_match_one_row_at_a_time(run):
@@ -97,3 +107,16 @@ def test_mismatched_config_or_labels_are_refused(run_dir, tmp_path):
     (broken / "model.keras").write_bytes(b"not a zip")
     with pytest.raises(DistillError, match="model.keras: cannot load"):
         TeacherRun.load(broken)
+
+
+def test_evaluating_a_split_with_other_label_names_is_refused_listing_both(run):
+    import dataclasses
+
+    dev = marker_task()["dev"]
+    other = dataclasses.replace(dev, label_names=["bad", "good"])
+    with pytest.raises(DistillError) as error:
+        run.evaluate(other)
+    assert str(error.value) == (f"task {dev.source_id} has labels ['bad', 'good'] but the teacher run {run.run_dir} "
+                                "was trained on ['negative', 'positive'] (task synthetic)")
+    seen = []
+    assert run.evaluate(dev, on_batch=seen.append)["rows"] == len(dev) == sum(seen)   # progress, batch by batch

@@ -79,7 +79,15 @@ def test_unseen_label_names_file_row_and_label(tmp_path):
 @pytest.mark.parametrize("content, message", [
     ("id,review\n1,x\n", r"train\.csv, line 1: no column 'sentiment' in the header \(columns: id, review\)"),
     ("id,review,sentiment\n1,x,pos\n2,y\n", r"train\.csv, line 3: 2 field\(s\), expected 3"),
-    ("id,review,sentiment\n1,x,pos\n2,,neg\n", r"train\.csv, line 3: empty 'review'"),
+    ("id,review,sentiment\n1,x,pos\n2,,neg\n", r"train\.csv, line 3: column 'review' is empty"),
+    ("id,review,sentiment\n1,x,pos\n2,\"  \t \",neg\n", r"train\.csv, line 3: column 'review' is empty"),
+    ("id,review,sentiment\n1,x,pos\n2,y,\n",
+     r"train\.csv, line 3: column 'sentiment' is empty \(every row needs a label\)"),
+    ("id,review,sentiment\n1,x,pos\n2,y,NaN\n",
+     r"train\.csv, line 3: column 'sentiment' holds 'NaN', a missing value \(every row needs a label\)"),
+    ("id,review,sentiment\n1,x,pos\n2,y,None\n", r"train\.csv, line 3: column 'sentiment' holds 'None', a missing"),
+    ("id,review,sentiment\n1,x,pos\n2,y,pos\n",
+     r"train\.csv: the train split has only one label \('pos' on all 2 rows\); a classifier needs at least 2"),
     ("id,review,sentiment\n1,x,pos\n2,\"broken\"quote,neg\n", r"train\.csv, line 3: malformed record"),
     ("id,review,sentiment\n", r"train\.csv: no data rows after the header \(empty split\)"),
     ("", r"train\.csv: empty file"),
@@ -103,7 +111,7 @@ def test_bad_parquet(tmp_path):
     with pytest.raises(DistillError, match=r"train\.parquet: no column 'review' \(columns: text, label\)"):
         load_table_dir("parquet", tmp_path, text_column="review")
     pq.write_table(pa.table({"text": ["a", None], "label": ["pos", "neg"]}), tmp_path / "train.parquet")
-    with pytest.raises(DistillError, match=r"train\.parquet, row 2: empty 'text'"):
+    with pytest.raises(DistillError, match=r"train\.parquet, row 2: column 'text' is empty"):
         load_table_dir("parquet", tmp_path)
     pq.write_table(pa.table({"text": [1, 2], "label": ["pos", "neg"]}), tmp_path / "train.parquet")
     with pytest.raises(DistillError, match=r"train\.parquet: column 'text' holds int64, not text"):
@@ -121,3 +129,44 @@ def test_a_file_instead_of_a_directory_is_explained(tmp_path):
     path = write_csv(tmp_path) / "train.csv"
     with pytest.raises(DistillError, match=r"not a directory; csv:DIR needs a folder with train\.csv, dev\.csv"):
         load_table_dir("csv", path)
+
+
+@pytest.mark.parametrize("labels, message", [
+    (pa.array([0.0, 1.0, float("nan")]), r"train\.parquet, row 3: column 'label' holds 'nan', a missing value"),
+    (pa.array([1, None, 0]), r"train\.parquet, row 2: column 'label' is empty \(every row needs a label\)"),
+    (pa.array(["pos", " ", "neg"]), r"train\.parquet, row 2: column 'label' is empty"),
+    (pa.array(["pos", "pos", "pos"]), r"train\.parquet: the train split has only one label \('pos' on all 3 rows\)"),
+    (pa.array([1.0, 1.0, 1.0]), r"train\.parquet: the train split has only one label \('1' on all 3 rows\)"),
+])
+def test_parquet_missing_labels_and_one_label_are_refused(tmp_path, labels, message):
+    write_parquet(tmp_path)
+    pq.write_table(pa.table({"text": ["a", "b", "c"], "label": labels}), tmp_path / "train.parquet")
+    with pytest.raises(DistillError, match=message):
+        load_table_dir("parquet", tmp_path)
+
+
+def test_parquet_blank_text_and_blank_second_text_are_refused(tmp_path):
+    write_parquet(tmp_path, pair=True)
+    pq.write_table(pa.table({"text": ["a", "  "], "label": ["pos", "neg"], "text_b": ["x", "y"]}),
+                   tmp_path / "dev.parquet")
+    with pytest.raises(DistillError, match=r"dev\.parquet, row 2: column 'text' is empty"):
+        load_table_dir("parquet", tmp_path, text_b_column="text_b")
+    pq.write_table(pa.table({"text": ["a", "b"], "label": ["pos", "neg"], "text_b": ["x", ""]}),
+                   tmp_path / "dev.parquet")
+    with pytest.raises(DistillError, match=r"dev\.parquet, row 2: column 'text_b' is empty"):
+        load_table_dir("parquet", tmp_path, text_b_column="text_b")
+
+
+def test_parquet_whole_float_labels_are_named_as_integers(tmp_path):
+    rows = {"train": [("a", 0.0), ("b", 1.0), ("c", 10.0)], "dev": [("d", 1.0)]}
+    task = load_table_dir("parquet", write_parquet(tmp_path, rows))
+    assert task.label_names == ["0", "1", "10"] and task["train"].labels.tolist() == [0, 1, 2]
+    rows = {"train": [("a", 0.5), ("b", 1.0)], "dev": [("d", 1.0)]}   # value by value: every file agrees
+    assert load_table_dir("parquet", write_parquet(tmp_path / "halves", rows)).label_names == ["0.5", "1"]
+
+
+def test_csv_fields_longer_than_the_csv_module_default_are_read(tmp_path):
+    long = "word " * 40_000   # 200,000 characters, over csv's default field limit of 131,072
+    rows = dict(ROWS, train=ROWS["train"] + [(long, "pos")])
+    task = load_table_dir("csv", write_csv(tmp_path, rows), text_column="review", label_column="sentiment")
+    assert task["train"].texts[-1] == long

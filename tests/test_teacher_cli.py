@@ -63,7 +63,7 @@ def test_predict_prints_label_and_confidence_per_text(finetuned, capsys, monkeyp
     assert cli.main(["predict", run_dir, "-", "--file", str(tmp_path / "texts.txt"), "--batch-size", "2"]) == 0
     rows = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
     assert [(r[0], r[2]) for r in rows] == [("positive", "wonderful music"), ("positive", "a wonderful story"),
-                                            ("negative", "the blue river")]
+                                            ("", ""), ("negative", "the blue river")]   # line for line
 
 
 class _FakePredictor:
@@ -126,8 +126,9 @@ def test_predict_needs_some_input(finetuned, capsys):
 
 def test_tune_rejects_a_bad_grid(capsys):
     argv = ["teacher", "tune", "--teacher", "tiny", "--task", "synthetic", "--lrs", "fast"]
-    assert cli.main(argv) == 2
-    assert "--batch-sizes/--lrs" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:   # argparse refuses it (usage error), before TensorFlow
+        cli.main(argv)
+    assert exit_info.value.code == 2 and "argument --lrs" in capsys.readouterr().err
 
 
 def test_finetune_options_left_out_keep_the_config_defaults():
@@ -139,3 +140,29 @@ def test_finetune_options_left_out_keep_the_config_defaults():
     assert finetune_config(args, extra=("lr", "batch_size")) == FinetuneConfig()
     args = parser.parse_args(["teacher", "tune", "--teacher", "tiny", "--task", "synthetic", "--patience", "4"])
     assert finetune_config(args) == FinetuneConfig(patience=4)
+
+
+def test_eval_shows_a_progress_bar_unless_no_progress(finetuned, capsys):
+    _, run_dir, _, _ = finetuned
+    assert cli.main(["teacher", "eval", run_dir, "--split", "dev"]) == 0
+    assert "eval dev" in capsys.readouterr().err   # tqdm writes to stderr
+    assert cli.main(["teacher", "eval", run_dir, "--split", "dev", "--no-progress"]) == 0
+    assert "eval dev" not in capsys.readouterr().err
+
+
+def test_eval_on_a_task_with_other_labels_is_one_line_listing_both(finetuned, capsys, tmp_path):
+    _, run_dir, _, _ = finetuned
+    for split in ("train", "dev"):
+        (tmp_path / f"{split}.txt").write_text("sentence\tlabel\na wonderful film\t1\nthe road\t0\n")
+    assert cli.main(["teacher", "eval", run_dir, "--task", f"tsv:{tmp_path}", "--split", "dev"]) == 2
+    assert capsys.readouterr().err == (f"distill: error: task tsv:{tmp_path} has labels ['0', '1'] but the teacher "
+                                       f"run {run_dir} was trained on ['negative', 'positive'] (task synthetic)\n")
+
+
+def test_a_value_the_teacher_cannot_take_names_the_option_and_creates_nothing(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("DISTILL_CACHE", str(tmp_path / "cache"))
+    argv = ["teacher", "finetune", "--teacher", "tiny", "--task", "synthetic", "--runs-dir", str(tmp_path / "runs"),
+            "--max-seq-len", "500", "--no-progress"]
+    assert cli.main(argv) == 2
+    assert capsys.readouterr().err == "distill: error: --max-seq-len 500 exceeds the model's 128 positions\n"
+    assert not (tmp_path / "runs").exists()

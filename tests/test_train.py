@@ -64,6 +64,7 @@ def test_run_folder_has_the_teacher_runs_files(mse_run):
     train = json.loads((run_dir / "train_results.json").read_text())
     assert train["epochs_run"] == len(mse_run.history_) and train["traces"] == {"train": 1, "forward": 1}
     assert train["steps_per_epoch"] == 13 + 4          # 200 train + 64 transfer rows, batch 16
+    assert train["strategy"] == {"name": "one", "replicas": 1, "workers": 1, "rank": 0}
     epochs = (run_dir / "epochs.jsonl").read_text().splitlines()
     assert [json.loads(line)["epoch"] for line in epochs] == list(range(1, train["epochs_run"] + 1))
     assert list((run_dir / "tensorboard").glob("events.out.tfevents*"))

@@ -129,28 +129,38 @@ def test_an_unreadable_backup_is_one_clear_error(tmp_path):
         _train(again, tmp_path, _dev_of(again))
 
 
-def test_training_config_checks_name_the_config_and_the_field():
+def test_training_config_checks_name_the_option_the_user_typed_never_the_class():
     from dataclasses import dataclass
+
+    from distill.training import options_of
 
     @dataclass
     class ToyConfig(TrainingConfig):
         MONITORS = ("dev_loss", "dev_accuracy")
+        OPTIONS = options_of("lr", "batch_size")
         lr: float = 0.1
         dropout: float = 0.0
         epochs: int = 2
+        batch_size: int = 4
 
         def __post_init__(self):
-            self.check_positive_ints("epochs")
+            self.check_positive_ints("epochs", "batch_size")
             self.check_common()
 
     assert ToyConfig(monitor="dev_accuracy").monitor_mode == "max" and ToyConfig().monitor_mode == "min"
     assert ToyConfig.from_dict(ToyConfig(epochs=3).to_dict()) == ToyConfig(epochs=3)
-    for bad, field in ((dict(epochs=0), "epochs"), (dict(lr=0), "lr"), (dict(monitor="x"), "monitor"),
-                       (dict(mode="up"), "mode"), (dict(min_delta=-1), "min_delta")):
-        with pytest.raises(DistillError, match=f"ToyConfig: {field}"):
+    for bad, line in ((dict(epochs=0), "epochs must be a positive int, got 0"),   # no option sets it: its name
+                      (dict(batch_size=0), "--batch-size must be a positive int, got 0"),
+                      (dict(lr=0), "--lr must be > 0, got 0"),
+                      (dict(monitor="x"), "monitor must be one of dev_loss, dev_accuracy, got 'x'"),
+                      (dict(mode="up"), "mode must be auto, min or max, got 'up'"),
+                      (dict(min_delta=-1), "min_delta must be >= 0, got -1")):
+        with pytest.raises(DistillError) as error:
             ToyConfig(**bad)
-    with pytest.raises(DistillError, match="unknown fields"):
+        assert str(error.value) == line and "ToyConfig" not in str(error.value)
+    with pytest.raises(DistillError, match="unknown training settings colour; known: ") as error:
         ToyConfig.from_dict({"colour": 1})
+    assert "ToyConfig" not in str(error.value)
 
 
 def test_a_resumed_run_early_stops_where_the_uninterrupted_one_did(tmp_path):

@@ -44,6 +44,14 @@ def test_columns_in_either_order_and_test_optional(tmp_path):
     ({"dev.txt": "sentence\tLabel\nx\t1\ny\t7\n"}, r"dev\.txt, line 3: label 7 never occurs in train"),
     ({"dev.txt": "sentence\tLabel\n"}, r"dev\.txt: no data rows after the header \(empty split\)"),
     ({"test.txt": ""}, r"test\.txt: empty file"),
+    ({"train.txt": "sentence\tLabel\na\t1\n\t0\n"}, r"train\.txt, line 3: column 'sentence' is empty"),
+    ({"dev.txt": "sentence\tLabel\nok\t1\n   \t0\n"}, r"dev\.txt, line 3: column 'sentence' is empty"),
+    ({"test.txt": "Label\tSentence\n1\t\t\n"}, r"test\.txt, line 2: 3 field"),
+    ({"test.txt": "Label\tSentence\n1\t \n"}, r"test\.txt, line 2: column 'Sentence' is empty"),
+    ({"train.txt": "sentence\tLabel\na\t1\nb\t\n"}, r"train\.txt, line 3: column 'Label' is empty"),
+    ({"train.txt": "sentence\tLabel\na\t1\nb\tnan\n"}, r"train\.txt, line 3: column 'Label' holds 'nan', a missing"),
+    ({"train.txt": "sentence\tLabel\na\t1\nb\t1\n"},
+     r"train\.txt: the train split has only one label \(1 on all 2 rows\); a classifier needs at least 2"),
 ])
 def test_bad_input_names_file_and_line(tmp_path, files, message):
     with pytest.raises(DistillError, match=message):
@@ -60,3 +68,10 @@ def test_non_utf8_and_missing_files(tmp_path):
         load_tsv_dir(tmp_path)
     with pytest.raises(DistillError, match=r"no such directory"):
         load_tsv_dir(tmp_path / "nope")
+
+
+def test_lines_longer_than_the_csv_module_default_are_read(tmp_path):
+    long = "a long review " * 12_000   # 168,000 characters; csv's default field limit is 131,072
+    files = dict(GOOD, **{"train.txt": GOOD["train.txt"] + long + "\t1\n"})
+    task = load_tsv_dir(write(tmp_path, files))
+    assert task["train"].texts[-1] == long and task["train"].labels.tolist()[-1] == 1

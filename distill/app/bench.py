@@ -21,6 +21,8 @@ from distill.timing import machine_info, matmul_peak_gflops, measure
 # their examples/s can be divided by each other.
 
 PRESET_MODELS = ("minilm-l6", "bert-base", "bert-large", "base", "large", "mini", "tiny")
+STUDENT_ENGINES = ("folded", "keras")
+"""How a student run is executed: `students.folded` tables in numpy, or the Keras model."""
 MODES = ("text", "ids")
 """text: raw strings in, logits out (tokenization, per-batch padding, forward), as `distill predict`;
 ids: batches tokenized and padded beforehand, the forward pass alone."""
@@ -43,6 +45,7 @@ class ModelBench:
     flops: Callable | None = None
     lengths: Callable | None = None   # texts -> real token lengths, for `flops`
     task: str | None = None
+    float_math: bool = True   # False for int8 models: the float32 matmul peak is not their ceiling
 
 
 def kim_cnn_flops(length: int, widths, filters: int, embedding_dim: int, channels: int, num_labels: int,
@@ -63,11 +66,11 @@ def kim_cnn_flops(length: int, widths, filters: int, embedding_dim: int, channel
 
 
 def student_model_bench(run_dir, engine: str = "folded") -> ModelBench:
-    """A trained student run, as `distill predict` loads it (`students.export`)."""
+    """A trained student run, as `distill predict` loads it (`students.predictor`)."""
     from pathlib import Path
 
     from distill.wordpiece import pad_ids
-    from students.export import StudentPredictor
+    from students.predictor import StudentPredictor
 
     predictor = StudentPredictor.load(run_dir, engine=engine)
     m = predictor.model
@@ -89,31 +92,59 @@ def student_model_bench(run_dir, engine: str = "folded") -> ModelBench:
                       task=predictor.task_name)
 
 
-def teacher_model_bench(run_dir=None, preset: str | None = None, max_seq_len: int = 128,
-                        num_labels: int = 2) -> ModelBench:
-    """A fine-tuned teacher run folder, or a teacher by name: `minilm-l6` (pretrained encoder) or a
-    BERT shape with RANDOM weights (`bert-base`, `bert-large`, ...: throughput only), with a fresh
-    `num_labels` head."""
+def exported_model_bench(export_dir) -> ModelBench:
+    """An exported student folder (`distill student export`), as `distill predict DIR` loads it.
+
+    FLOPs are the Keras model's (the exported graph computes the same convolutions),
+    also for quantised models, whose operations are cheaper but not fewer; for
+    dynamic and int8 ones the share of the float32 matmul peak is left out, since
+    their matmuls run in int8 (AVX512-VNNI), whose ceiling is several times higher.
+    """
     from pathlib import Path
 
+    from distill.wordpiece import pad_ids
+    from students.exported import ExportedStudent
+
+    exported = ExportedStudent.load(export_dir)
+    shape = exported.info.get("model_config") or {}
+    channels = 2 if shape.get("embedding_mode") == "multichannel" else 1
+
+    def prepare(texts, batch):
+        ids = exported.encode(texts)
+        return [pad_ids(ids[i:i + batch]) for i in range(0, len(ids), batch)]
+
+    def flops(lengths):
+        return [kim_cnn_flops(int(n), shape["widths"], shape["filters"], shape["embedding_dim"], channels,
+                              shape["num_labels"], "keras") for n in lengths]
+
+    suffix = exported.format + ("" if exported.quantize == "none" else f"-{exported.quantize}")
+    name = Path(export_dir).name
+    return ModelBench(f"export:{name}" if name.endswith(suffix) else f"export:{name}/{suffix}", "student",
+                      str(export_dir), False,
+                      int(exported.params or 0),
+                      text=lambda texts, batch: exported.predict_logits(texts, batch_size=batch),
+                      prepare=prepare, ids=lambda padded: exported.logits_for_ids(*padded),
+                      flops=flops if shape else None,
+                      lengths=lambda texts: [len(ids) for ids in exported.encode(texts)],
+                      task=exported.task_name, float_math=exported.quantize not in ("dynamic", "int8"))
+
+
+def teacher_model_bench(run_dir=None, preset: str | None = None, max_seq_len: int = 128,
+                        num_labels: int = 2, precision: str = "fp32") -> ModelBench:
+    """A fine-tuned teacher run folder, a model folder (HF or Google; its classifier head when it has
+    one, else a fresh `num_labels` head), or a teacher by name: `minilm-l6` (pretrained encoder) or a
+    BERT shape with RANDOM weights (`bert-base`, `bert-large`, ...: throughput only), with a fresh
+    `num_labels` head. `precision` bf16 runs it under Keras mixed bfloat16 (`teachers.precision`);
+    the model's label then ends in `/bf16`."""
     from teachers.batching import compiled_forward, logits_in_order
+    from teachers.precision import precision_scope
     from distill.wordpiece import pad_batch
 
-    if run_dir:
-        from teachers.run import TeacherRun
-
-        run = TeacherRun.load(run_dir)
-        model, tokenizer, config = run.model, run.tokenizer, run.config
-        label, kind, random_weights, task = f"teacher:{Path(run_dir).name}", "teacher", False, run.task_name
-    else:
-        from teachers.classifier import BertClassifier
-        from teachers.registry import load_teacher
-
-        if preset not in PRESET_MODELS:
-            raise DistillError(f"unknown preset {preset!r}; known: {', '.join(PRESET_MODELS)}")
-        teacher = load_teacher(preset, random_init=preset != "minilm-l6", max_seq_len=max_seq_len)
-        model, tokenizer, config = BertClassifier(teacher.encoder, num_labels), teacher.tokenizer, teacher.config
-        label, kind, random_weights, task = preset, "preset", teacher.random_init, None
+    with precision_scope(precision):
+        model, tokenizer, config, label, kind, random_weights, task = _teacher_model(run_dir, preset, max_seq_len,
+                                                                                     num_labels, precision)
+    if precision != "fp32":
+        label += f"/{precision}"
     forward = compiled_forward(model)
 
     def prepare(texts, batch):
@@ -127,6 +158,36 @@ def teacher_model_bench(run_dir=None, preset: str | None = None, max_seq_len: in
                       text=lambda texts, batch: logits_in_order(forward, tokenizer.encode(texts), batch),
                       prepare=prepare, ids=lambda padded: forward(padded).numpy(), flops=flops,
                       lengths=lambda texts: tokenizer.encode(texts).lengths.tolist(), task=task)
+
+
+def _teacher_model(run_dir, preset: str | None, max_seq_len: int, num_labels: int, precision: str) -> tuple:
+    """(model, tokenizer, config, label, kind, random weights?, task) of `teacher_model_bench`."""
+    from pathlib import Path
+
+    from teachers.classifier import BertClassifier
+    from teachers.folder import RUN, kind_of
+    from teachers.registry import load_teacher
+
+    if run_dir and kind_of(run_dir) not in (RUN, None):   # a model folder
+        teacher = load_teacher(str(run_dir), max_seq_len=max_seq_len)
+        head = teacher.classifier_head
+        model = BertClassifier(teacher.encoder, int(head[0].shape[0]) if head else num_labels)
+        if head is not None:
+            model.set_head(*head)
+        if head is None:   # a pretrained encoder with an untrained head, as the minilm-l6 preset
+            return model, teacher.tokenizer, teacher.config, teacher.name, "preset", False, None
+        return model, teacher.tokenizer, teacher.config, f"teacher:{teacher.name}", "teacher", False, None
+    if run_dir:
+        from teachers.run import TeacherRun
+
+        run = TeacherRun.load(run_dir, precision=precision)
+        return (run.model, run.tokenizer, run.config, f"teacher:{Path(run_dir).name}", "teacher", False,
+                run.task_name)
+    if preset not in PRESET_MODELS:
+        raise DistillError(f"unknown preset {preset!r}; known: {', '.join(PRESET_MODELS)}")
+    teacher = load_teacher(preset, random_init=preset != "minilm-l6", max_seq_len=max_seq_len)
+    return (BertClassifier(teacher.encoder, num_labels), teacher.tokenizer, teacher.config, preset, "preset",
+            teacher.random_init, None)
 
 
 def time_model(bench: ModelBench, texts: list[str], batch_size: int, mode: str, warmup: int = 1,
@@ -200,7 +261,8 @@ def benchmark(factories: list[Callable[[], ModelBench]], texts: list[str], batch
                     bar.set_postfix_str(f"{bench.model} {mode} batch {batch}")
                     row = time_model(bench, texts, batch, mode, warmup=warmup, repeats=repeats)
                     row["task"] = bench.task
-                    row["peak_fraction"] = row["gflops"] / peak if row["gflops"] and peak else None
+                    row["peak_fraction"] = (row["gflops"] / peak if row["gflops"] and peak and bench.float_math
+                                            else None)
                     rows.append(row)
                     bar.update()
             del bench

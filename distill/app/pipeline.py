@@ -1,4 +1,4 @@
-"""`distill run`: data -> teacher -> materials -> students -> bench -> report, stage by stage.
+"""`distill run`: data -> teacher -> materials -> students -> bench -> explain -> report, stage by stage.
 
 Owns the order of the stages and what each stage's identity is made of. Every
 stage runs through `distill.app.stages.StageRunner`, so its folder is named by a
@@ -15,6 +15,10 @@ epoch on the next run (the training engine's backup in its folder).
 The stages call the same code as the single commands (`teacher finetune`,
 `materials generate`, `student train`, `bench`, `report`), so a pipeline run
 and a hand-made run of the same options give the same numbers.
+
+The explain stage compares the token attributions of the teacher and of the
+student with the best dev score on a fixed sample of test texts (what the
+report's "which tokens" section shows).
 
 The bench stage times the teacher, the presets and one student per loss in
 one process, so its ratios are measured side by side; the price is that any
@@ -40,7 +44,7 @@ from distill.data.dataset import Task
 from distill.errors import DistillError
 from distill.app.stages import StageRunner
 
-STAGES = ("teacher", "materials", "student", "bench", "report")
+STAGES = ("teacher", "materials", "student", "bench", "explain", "report")
 QUICK_TRAIN_ROWS = 1500
 QUICK_EVAL_ROWS = 400
 MATERIALS_SPLITS = ("train", "dev", "test")
@@ -73,18 +77,25 @@ class PipelineConfig:
     bench_batch_sizes: tuple = (1, 32)
     bench_modes: tuple = ("text",)
     bench_repeats: int = 3
+    explain_sample: int = 200               # test texts the teacher's and best student's attributions are compared on
     quick: bool = False
     runs_dir: str = "runs"
     force: tuple = ()
+    label_order: str | None = None          # a fine-tuned folder teacher: its head's label names in output order
+    strategy: str = "auto"                  # where teacher and students train (distill.distribute; one host only)
+
+    OPTIONS = {"augment": "--augment", "seeds": "--seeds", "task": "--task", "teacher": "--teacher",
+               "checkpoint": "--checkpoint", "data_dir": "--data-dir", "runs_dir": "--runs-dir",
+               "label_order": "--label-order", "strategy": "--strategy"}
+    """Fields `distill run` sets, for messages; the others are named as they are (Python API)."""
 
     def __post_init__(self) -> None:
         """Bad options fail here, not an hour later when their stage comes."""
         def bad(name, why):
-            raise DistillError(f"distill run: {name} {why}, got {getattr(self, name)!r}")
+            raise DistillError(f"{self.OPTIONS.get(name, name)} {why}, got {getattr(self, name)!r}")
 
         for name in ("teacher_epochs", "teacher_batch_size", "seeds", "student_epochs", "transfer_epochs",
-                     "student_patience",
-                     "bench_examples", "bench_repeats"):
+                     "student_patience", "bench_examples", "bench_repeats", "explain_sample"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 bad(name, "must be a positive int")
         if not isinstance(self.augment, int) or self.augment < 0:
@@ -99,6 +110,16 @@ class PipelineConfig:
         unknown = sorted(set(self.force) - set(STAGES))
         if unknown:
             raise DistillError(f"--force: unknown stage(s) {', '.join(unknown)}; stages are {', '.join(STAGES)}")
+        from teachers.labels import parse_label_order
+        from teachers.registry import check_teacher, is_folder   # no TensorFlow: names and files only
+
+        check_teacher(self.teacher, self.checkpoint)
+        parse_label_order(self.label_order)
+        if self.label_order is not None and not is_folder(self.teacher):
+            raise DistillError(f"--label-order is for a fine-tuned folder given as --teacher, not {self.teacher}")
+        from distill.distribute import check_one_host   # not a stage's identity: same results on any strategy
+
+        check_one_host(self.strategy, "distill run")
 
     @property
     def forced(self) -> set[str]:
@@ -109,7 +130,7 @@ class PipelineConfig:
     @classmethod
     def quick_config(cls, **overrides) -> "PipelineConfig":
         reduced = dict(teacher_epochs=2, teacher_lr=5e-5, augment=2, seeds=1, student_epochs=4, transfer_epochs=2,
-                       presets=("bert-base",), bench_examples=32, bench_repeats=2, quick=True)
+                       presets=("bert-base",), bench_examples=32, bench_repeats=2, explain_sample=20, quick=True)
         return cls(**{**reduced, **overrides})
 
 
@@ -122,6 +143,7 @@ class PipelineResult:
     materials: Path
     students: dict = field(default_factory=dict)   # (loss, transfer, seed) -> run folder
     bench: Path | None = None
+    explain: Path | None = None
     report: Path | None = None
     stages: list = field(default_factory=list)     # distill.app.stages.Stage, in order
 
@@ -137,9 +159,12 @@ def run(task: str = "rt-polarity", teacher: str = "minilm-l6", quick: bool = Fal
     if config is None:
         make = PipelineConfig.quick_config if quick else PipelineConfig
         config = make(task=task, teacher=teacher, runs_dir=runs_dir, force=tuple(force))
+    from distill.runfiles import check_writable
+
     root = Path(config.runs_dir) / ("quick" if config.quick else "")
     tag = " [QUICK: reduced data, epochs and seeds; a smoke run, not a result]" if config.quick else ""
     say = lambda line: echo(line + tag)   # noqa: E731
+    check_writable(root, what="--runs-dir")   # before the first stage, not when its output is written
     say(f"distill run: task {config.task}, teacher {config.teacher}, outputs under {root}")
 
     task_obj = task_data or load_task(config.task, data_dir=config.data_dir)
@@ -150,9 +175,19 @@ def run(task: str = "rt-polarity", teacher: str = "minilm-l6", quick: bool = Fal
     runner = StageRunner(root, force=config.forced, echo=say)
     task_label = _slug(config.task)
 
-    teacher_stage = runner.run("teacher", f"{_slug(config.teacher)}-{task_label}", _teacher_config(config),
-                               [task_obj.sha256], functools.partial(_build_teacher, config, task_obj, progress),
-                               resumable=True)
+    from teachers.registry import teacher_label
+
+    head = _finetuned_head(config)
+    if head is not None:   # a model folder with its own classifier head: used as it is, not fine-tuned again
+        say(f"[teacher] {config.teacher} is already fine-tuned (classifier head, {head}): skipping fine-tuning; "
+            "it is evaluated on dev/test and used as it is")
+        teacher_stage = runner.run("teacher", f"{_slug(teacher_label(config.teacher))}-{task_label}",
+                                   _imported_config(config), [task_obj.sha256],
+                                   functools.partial(_import_teacher, config, task_obj))
+    else:
+        teacher_stage = runner.run("teacher", f"{_slug(teacher_label(config.teacher))}-{task_label}",
+                                   _teacher_config(config), [task_obj.sha256],
+                                   functools.partial(_build_teacher, config, task_obj, progress), resumable=True)
     materials_stage = runner.run("materials", task_label, _materials_config(config), [teacher_stage.key],
                                  functools.partial(_build_materials, config, task_obj, teacher_stage.path, progress),
                                  resumable=True)
@@ -163,7 +198,8 @@ def run(task: str = "rt-polarity", teacher: str = "minilm-l6", quick: bool = Fal
         student_config = _student_config(config, loss, transfer, seed)
         label = f"{loss}{'-noaug' if loss != 'ce' and not transfer and config.augment else ''}-seed{seed}"
         stage = runner.run("student", label, student_config.to_dict(), [materials_stage.key],
-                           functools.partial(_build_student, student_config, materials_file, progress),
+                           functools.partial(_build_student, student_config, materials_file, progress,
+                                             config.strategy),
                            resumable=True)
         result.students[(loss, transfer, seed)] = stage.path
 
@@ -178,7 +214,15 @@ def run(task: str = "rt-polarity", teacher: str = "minilm-l6", quick: bool = Fal
     bench_stage = runner.run("bench", task_label, bench_config, bench_inputs,
                              functools.partial(_build_bench, config, task_obj, teacher_stage.path, benched, progress))
     result.bench = bench_stage.path / "bench.json"
-    return _finish(config, root, runner, result, [teacher_stage.path, materials_stage.path, bench_stage.path], say)
+    best = _best_student(result.students, task_obj.primary_metric)
+    best_stage = next(s for s in runner.log if s.name == "student" and s.path == best)
+    explain_config = {"method": "ig", "split": "test", "sample": config.explain_sample, "student": best.name}
+    explain_stage = runner.run("explain", task_label, explain_config, [teacher_stage.key, best_stage.key],
+                               functools.partial(_build_explain, config, task_obj, teacher_stage.path, best,
+                                                 progress))
+    result.explain = explain_stage.path / "explain.json"
+    return _finish(config, root, runner, result,
+                   [teacher_stage.path, materials_stage.path, bench_stage.path, explain_stage.path], say)
 
 
 def _finish(config: PipelineConfig, root: Path, runner: StageRunner, result: PipelineResult, folders: list,
@@ -205,7 +249,42 @@ def _teacher_config(c: PipelineConfig) -> dict:
 
     finetune = FinetuneConfig(lr=c.teacher_lr, batch_size=c.teacher_batch_size, epochs=c.teacher_epochs,
                               max_seq_len=c.max_seq_len)
-    return {"teacher": c.teacher, "checkpoint": c.checkpoint, "finetune": finetune.to_dict()}
+    config = {"teacher": c.teacher, "checkpoint": c.checkpoint, "finetune": finetune.to_dict()}
+    from teachers.registry import is_folder
+
+    if is_folder(c.teacher):   # a folder is known by its weights, wherever it lies
+        from teachers.folder import weights_sha256
+
+        config["weights_sha256"] = weights_sha256(c.teacher)
+    return config
+
+
+def _finetuned_head(c: PipelineConfig) -> str | None:
+    """'2 outputs: rotten, fresh' when the teacher is a model folder with a classifier head, else None."""
+    from teachers.registry import is_folder
+
+    if not is_folder(c.teacher):
+        return None
+    from teachers.finetuned import head_summary
+
+    return head_summary(c.teacher)
+
+
+def _imported_config(c: PipelineConfig) -> dict:
+    from teachers.folder import weights_sha256
+
+    return {"teacher": str(Path(c.teacher).expanduser().resolve()), "weights_sha256": weights_sha256(c.teacher),
+            "imported": True, "max_seq_len": c.max_seq_len, "label_order": c.label_order}
+
+
+def _import_teacher(c: PipelineConfig, task: Task, path: Path) -> None:
+    from distill.metrics import format_metrics_table
+    from teachers.finetuned import import_finetuned
+    from teachers.labels import parse_label_order
+
+    results = import_finetuned(c.teacher, task, path, label_order=parse_label_order(c.label_order),
+                               max_seq_len=c.max_seq_len)
+    print(format_metrics_table(results, task.primary_metric))
 
 
 def _build_teacher(c: PipelineConfig, task: Task, progress: bool, path: Path) -> None:
@@ -220,7 +299,7 @@ def _build_teacher(c: PipelineConfig, task: Task, progress: bool, path: Path) ->
         config = FinetuneConfig.from_dict(_teacher_config(c)["finetune"])
         keras.utils.set_random_seed(config.seed)
         teacher = load_teacher(c.teacher, checkpoint=c.checkpoint, max_seq_len=config.max_seq_len)
-        done = Finetuner(config, progress=progress).fit(teacher, task, path).eval_results_
+        done = Finetuner(config, progress=progress, strategy=c.strategy).fit(teacher, task, path).eval_results_
     print(format_metrics_table(done, task.primary_metric))
 
 
@@ -262,11 +341,11 @@ def _student_config(c: PipelineConfig, loss: str, transfer: bool, seed: int):
                          patience=c.student_patience, seed=seed, transfer=transfer)
 
 
-def _build_student(config, materials_file: Path, progress: bool, path: Path) -> None:
+def _build_student(config, materials_file: Path, progress: bool, strategy: str, path: Path) -> None:
     from students.train import StudentTrainer, finished_results
 
     if finished_results(path) is None:   # else finished, but killed before the stage was marked complete
-        StudentTrainer(config, progress=progress).fit(materials_file, path)   # resumes an interrupted run
+        StudentTrainer(config, progress=progress, strategy=strategy).fit(materials_file, path)   # resumes if cut
 
 
 def _build_bench(c: PipelineConfig, task: Task, teacher_dir: Path, students: list[Path], progress: bool,
@@ -286,6 +365,26 @@ def _build_bench(c: PipelineConfig, task: Task, teacher_dir: Path, students: lis
     (path / "bench.md").write_text(bench.markdown_table(summary), encoding="utf-8")
 
 
+def _best_student(students: dict, primary_metric: str) -> Path:
+    """The student run with the best dev score (the primary metric; ties: the first trained), never test."""
+    from distill.runfiles import finished_results
+
+    def dev_score(path: Path) -> float:
+        dev = (finished_results(path, "student") or {}).get("dev", {})
+        value = dev.get(primary_metric, dev.get("accuracy"))
+        return value if isinstance(value, (int, float)) else float("-inf")
+
+    paths = list(students.values())
+    return max(paths, key=lambda p: (dev_score(p), -paths.index(p)))
+
+
+def _build_explain(c: PipelineConfig, task: Task, teacher_dir: Path, student_dir: Path, progress: bool,
+                   path: Path) -> None:
+    from distill.app.explain import compare_runs
+
+    compare_runs(teacher_dir, student_dir, path, split="test", n=c.explain_sample, progress=progress, task=task)
+
+
 def _reduced(task: Task) -> Task:
     """The task with train cut to QUICK_TRAIN_ROWS and the other splits to QUICK_EVAL_ROWS (first rows)."""
     def cut(ds, n):
@@ -295,9 +394,10 @@ def _reduced(task: Task) -> Task:
                                    texts_b=ds.texts_b[:n] if ds.texts_b is not None else None,
                                    groups=ds.groups[:n] if ds.groups is not None else None, sha256="")
 
-    splits = {name: cut(ds, QUICK_TRAIN_ROWS if name == "train" else QUICK_EVAL_ROWS)
-              for name, ds in task.splits.items()}
-    return dataclasses.replace(task, splits=splits)
+    limit = {name: QUICK_TRAIN_ROWS if name == "train" else QUICK_EVAL_ROWS for name in task.splits}
+    splits = {name: cut(ds, limit[name]) for name, ds in task.splits.items()}
+    rows = None if task.split_rows is None else {name: r[:limit[name]] for name, r in task.split_rows.items()}
+    return dataclasses.replace(task, splits=splits, split_rows=rows)
 
 
 def _slug(name: str) -> str:

@@ -6,12 +6,14 @@ the same folder, and any change upstream gives a new one. A folder counts as
 finished only once its `stage.json` says `complete`; that file is written
 last, so a stage killed half-way is redone (or resumed by the stage's own
 code, which finds its partial output in the same folder) on the next run.
+A stage that fails before writing anything leaves no folder behind.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -72,10 +74,17 @@ class StageRunner:
         path.mkdir(parents=True, exist_ok=True)
         self.echo(f"[{name}] building {path}")
         start = time.perf_counter()
-        build(path)
+        try:
+            build(path)
+        except BaseException:
+            if path.is_dir() and not any(path.iterdir()):   # failed before writing anything: leave no folder
+                path.rmdir()
+            raise
         seconds = time.perf_counter() - start
-        marker.write_text(json.dumps({"stage": name, "key": key, "config": config, "inputs": inputs,
-                                      "complete": True, "seconds": round(seconds, 3)}, indent=2, default=str))
+        tmp = path / f".{STAGE_FILE}.partial"   # a kill mid-write must not leave a marker that reads as complete
+        tmp.write_text(json.dumps({"stage": name, "key": key, "config": config, "inputs": inputs,
+                                   "complete": True, "seconds": round(seconds, 3)}, indent=2, default=str))
+        os.replace(tmp, marker)
         stage = Stage(name, key, path, ran=True, seconds=seconds)
         self.log.append(stage)
         return stage

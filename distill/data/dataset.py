@@ -4,6 +4,12 @@ One `Dataset` is one split of one task; a `Task` holds the splits plus what is
 true of all of them (label names, whether inputs are sentence pairs, which
 metric ranks models). Readers build these; nothing downstream ever sees a raw
 file row.
+
+A task split here from one file (`csv:FILE?split=...`) also carries
+`split_rows`: per split, the source row numbers it took. Their fingerprint
+(`split_sha256`) is part of `Task.sha256`, which teacher runs and materials
+files record as the data's provenance, so a later stage can tell that it sees
+the very same split, and a changed split changes every stage hash after it.
 """
 
 from __future__ import annotations
@@ -60,13 +66,23 @@ class Dataset:
 
 @dataclass(frozen=True)
 class Task:
-    """A classification task: named splits sharing one label set."""
+    """A classification task: named splits sharing one label set.
+
+    `split_rows` (tasks split here from one file, else None): split name ->
+    the 0-based source row numbers of its rows, in the order of its rows.
+    """
 
     name: str
     splits: dict[str, Dataset]
     label_names: list[str]
     is_pair: bool = False
     primary_metric: str = "accuracy"
+    split_rows: dict[str, np.ndarray] | None = field(default=None, compare=False)
+
+    @property
+    def split_sha256(self) -> str | None:
+        """Fingerprint of `split_rows` (None when the task's splits are its files' own)."""
+        return None if self.split_rows is None else rows_sha256(self.split_rows)
 
     @property
     def sha256(self) -> str:
@@ -74,6 +90,8 @@ class Task:
         digest.update(json.dumps([self.name, self.label_names, self.is_pair]).encode())
         for name in sorted(self.splits):
             digest.update(name.encode() + self.splits[name].sha256.encode())
+        if self.split_rows is not None:   # only then: the hash of every other task stays as it was
+            digest.update(b"split_rows" + self.split_sha256.encode())
         return digest.hexdigest()
 
     def __getitem__(self, split: str) -> Dataset:
@@ -88,4 +106,12 @@ def content_sha256(texts, texts_b, labels) -> str:
         if texts_b is not None:
             digest.update(texts_b[i].encode("utf-8") + b"\x1f")
         digest.update(str(int(labels[i])).encode() + b"\x1e")
+    return digest.hexdigest()
+
+
+def rows_sha256(split_rows: dict) -> str:
+    """Fingerprint of {split: source row numbers}: split names sorted, rows in their order."""
+    digest = hashlib.sha256()
+    for name in sorted(split_rows):
+        digest.update(f"{name}:{','.join(str(int(r)) for r in split_rows[name])}\n".encode())
     return digest.hexdigest()

@@ -4,8 +4,14 @@ Every file reader in `distill.data` goes through here, so every reader gives
 the same kind of message for the same kind of problem: the file, the line as
 an editor numbers it (1-based, the line where the record starts), and what is
 wrong there. Checks done here: not UTF-8, empty file, a CSV quoting error, a
-row with the wrong number of fields, a missing column, no data rows, and a
-label that must be an integer but is not.
+row with the wrong number of fields, a missing column, no data rows, an empty
+(or whitespace-only) text or label, a label that is a missing-value marker
+(`nan`, `None`, `NULL`, ...), a label that must be an integer but is not, and
+a train split with fewer than two distinct labels (`require_two_labels`).
+
+Fields have no length limit: the csv module's default of 131,072 characters
+per field is raised (once, on first use) to the largest value the platform's
+C long holds, so a long review is read like a short one.
 
 TSV files are read with `csv.QUOTE_NONE`: GLUE-style TSVs contain unbalanced
 `"` characters inside sentences, and treating them as quotes would silently
@@ -17,10 +23,16 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from distill.errors import DistillError
+
+MISSING_VALUES = frozenset({"nan", "NaN", "NAN", "-nan", "-NaN", "None", "null", "NULL", "<NA>", "#N/A", "N/A", "n/a"})
+"""Labels that are a missing value as pandas and spreadsheets write it, not a class."""
+FIELD_SIZE_LIMIT = min(sys.maxsize, 2**31 - 1)
+"""csv's per-field limit while reading: as large as a C long holds everywhere (sys.maxsize overflows on Windows)."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +61,11 @@ class Table:
         raise DistillError(
             f"{self.name}, line 1: no column {column!r} in the header (columns: {', '.join(self.header)})"
         )
+
+    def texts(self, index: int, column: str | None = None) -> list[str]:
+        """Field `index` of every row as text; an empty or blank one is an error naming file, line and column."""
+        column = column or (self.header[index] if self.header else f"column {index + 1}")
+        return [require_text(r.fields[index], self.name, f"line {r.line}", column) for r in self.rows]
 
     def require_rows(self) -> Table:
         """An empty split is an error: every split a reader returns has rows."""
@@ -89,6 +106,8 @@ def parse_rows(text: str, name: str, delimiter: str = "\t", quoted: bool = False
     `quoted=True` is standard CSV quoting, checked strictly so that a broken
     quote is reported instead of swallowing the rest of the file.
     """
+    if csv.field_size_limit() < FIELD_SIZE_LIMIT:
+        csv.field_size_limit(FIELD_SIZE_LIMIT)
     if quoted:
         reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     else:
@@ -138,8 +157,44 @@ def check_field_counts(table: Table, n_fields: int) -> None:
             )
 
 
+def require_text(value: str | None, name: str, where: str, column: str) -> str:
+    """`value` unchanged unless it is None, empty or blank: then an error naming file, `where` ("line 7") and column."""
+    if value is None or not value.strip():
+        raise DistillError(f"{name}, {where}: column {column!r} is empty (every row needs a text)")
+    return value
+
+
+def require_label(value: str | None, name: str, where: str, column: str, what: str = "label") -> str:
+    """A label (or a group: `what`) stripped of surrounding space; empty, blank or a missing-value marker
+    (`nan`, ...) is an error."""
+    if value is None or not value.strip():
+        raise DistillError(f"{name}, {where}: column {column!r} is empty (every row needs a {what})")
+    if value.strip() in MISSING_VALUES:
+        raise DistillError(f"{name}, {where}: column {column!r} holds {value.strip()!r}, a missing value "
+                           f"(every row needs a {what})")
+    return value.strip()
+
+
+def require_two_labels(labels, name: str, names=None) -> None:
+    """A train split needs at least two distinct labels to train a classifier; `name` is its file.
+
+    `labels` are ids (with -1 for unknown) or strings; `names` maps ids to label names for the message.
+    """
+    distinct = sorted({label for label in labels if label != -1}, key=str)
+    if len(distinct) >= 2:
+        return
+    if not distinct:
+        raise DistillError(f"{name}: the train split has no labels; a classifier needs at least 2 distinct labels")
+    found = distinct[0]
+    if not isinstance(found, str):
+        found = names[int(found)] if names is not None else int(found)
+    raise DistillError(f"{name}: the train split has only one label ({found!r} on all {len(labels):,} rows); "
+                       "a classifier needs at least 2 distinct labels")
+
+
 def parse_label(value: str, name: str, line: int, allowed: range | None = None, column: str = "label") -> int:
     """An integer label; anything else (or one outside `allowed`) is an error naming file and line."""
+    require_label(value, name, f"line {line}", column)
     try:
         label = int(value.strip())
     except ValueError:

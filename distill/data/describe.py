@@ -3,7 +3,8 @@
 These are what `distill data prepare` and `distill data show` print, so a
 user can check a split before spending hours on a teacher: are the splits the
 expected size, is the label balance similar in each, are any labels missing,
-do grouped splits really keep groups apart.
+do grouped splits really keep groups apart, and (for one file split here)
+which split of its rows this is.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ def describe_task(task: Task) -> str:
         lines.append("  ".join(cells))
     if grouped:
         lines.append(f"groups in more than one split: {_shared_groups(task)}")
+    if task.split_rows is not None:
+        lines.append(f"split here from one file: source rows sha256 {task.split_sha256[:12]} (part of the task sha256)")
     return "\n".join(lines)
 
 

@@ -10,7 +10,9 @@ unbalanced quotes):
 - MRPC: header `Quality, #1 ID, #2 ID, #1 String, #2 String` (a sentence-pair
   task); in test.tsv `Quality` may be absent (GLUE's has `index` instead).
 
-Unlabeled rows get label -1. With `data_dir` the files are read from that
+Unlabeled rows get label -1. An empty or blank sentence or label, and a
+train split with fewer than two distinct labels, are errors naming the file
+(and line and column). With `data_dir` the files are read from that
 folder (or from its `SST-2/`, `CoLA/`, `MRPC/` subfolder, as the archive
 unpacks); without it the official GLUE files are downloaded once into the
 cache, pinned by sha256. MRPC is not a zip in GLUE: its train/dev split is
@@ -26,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from distill.data.dataset import UNKNOWN_LABEL, Dataset, Task
-from distill.data.delimited import Table, check_field_counts, read_bytes, read_table
+from distill.data.delimited import Table, check_field_counts, read_bytes, read_table, require_two_labels
 from distill.data.delimited import parse_label as _parse_label
 from distill.errors import DistillError
 
@@ -62,7 +64,7 @@ def parse_sst2(data: bytes, name: str, split: str) -> Split:
     table = read_table(data, name).require_rows()
     i_text = table.column("sentence")
     i_label = table.column("label", required=split != "test")
-    return Split([r.fields[i_text] for r in table.rows], _labels(table, i_label))
+    return Split(table.texts(i_text), _labels(table, i_label))
 
 
 def parse_cola(data: bytes, name: str, split: str) -> Split:
@@ -70,10 +72,10 @@ def parse_cola(data: bytes, name: str, split: str) -> Split:
     if [f.strip() for f in rows[0].fields] == ["index", "sentence"]:  # the unlabeled test layout
         table = Table(name, ["index", "sentence"], rows[1:]).require_rows()
         check_field_counts(table, 2)
-        return Split([r.fields[1] for r in table.rows], [UNKNOWN_LABEL] * len(table.rows))
+        return Split(table.texts(1), [UNKNOWN_LABEL] * len(table.rows))
     table = Table(name, None, rows).require_rows()
     check_field_counts(table, 4)
-    return Split([r.fields[3] for r in table.rows],
+    return Split(table.texts(3, "sentence"),
                  [_parse_label(r.fields[1], name, r.line, BINARY) for r in table.rows])
 
 
@@ -81,8 +83,7 @@ def parse_mrpc(data: bytes, name: str, split: str) -> Split:
     table = read_table(data, name).require_rows()
     i_a, i_b = table.column("#1 String"), table.column("#2 String")
     i_label = table.column("Quality", required=split != "test")
-    return Split([r.fields[i_a] for r in table.rows], _labels(table, i_label),
-                 [r.fields[i_b] for r in table.rows])
+    return Split(table.texts(i_a), _labels(table, i_label), table.texts(i_b))
 
 
 def _labels(table: Table, column: int | None) -> list[int]:
@@ -123,6 +124,8 @@ def load_glue(name: str, data_dir: str | os.PathLike | None = None) -> Task:
     splits = {}
     for split, (data, display) in files.items():
         parsed = spec.parse(data, display, split)
+        if split == "train":
+            require_two_labels(parsed.labels, display, spec.label_names)
         splits[split] = Dataset(parsed.texts, parsed.labels, list(spec.label_names), split, source_id,
                                 texts_b=parsed.texts_b)
     from distill.metrics import primary_metric

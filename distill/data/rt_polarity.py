@@ -9,7 +9,8 @@ split, so this module defines one, the same on every machine and every run:
 2. exact duplicate texts are removed, keeping the first occurrence; a text
    that occurs with *conflicting* labels is dropped in all its copies, since
    neither label can be trusted (the pinned corpus has none, but the rule is
-   there so a changed corpus cannot put one text in two classes);
+   there so a changed corpus cannot put one text in two classes); a corpus
+   left with only one of the two labels is an error naming the file;
 3. the rows are split 80/10/10 into train/dev/test with scikit-learn's
    `StratifiedGroupKFold` (10 folds, fixed seed): grouped by `movie_name` so
    no movie's reviews appear in two splits (otherwise a model could score by
@@ -29,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from distill.data.dataset import Dataset, Task
-from distill.data.delimited import decode, parse_rows
+from distill.data.delimited import decode, parse_rows, require_two_labels
 from distill.errors import DistillError
 
 NAME = "rt-polarity"
@@ -122,6 +123,7 @@ def parse_corpus(raw_bz2: bytes, origin: str) -> Corpus:
     keep = [i for i, text in enumerate(texts) if text not in conflicting]
     if not keep:
         raise DistillError(f"{origin}: no fresh or rotten reviews left after cleaning (empty split)")
+    require_two_labels([labels[i] for i in keep], origin, LABEL_NAMES)
     return Corpus([texts[i] for i in keep], np.asarray([labels[i] for i in keep], np.int32),
                   [movies[i] for i in keep])
 

@@ -5,7 +5,10 @@ Each file is tab-separated with a header line naming the two columns
 format many sentence-classification repositories use. Labels are
 non-negative integers; the label names are their decimal strings "0".."K-1",
 where K-1 is the largest label in train. A dev/test label that train never
-reaches is an error, because a model trained on train could never predict it.
+reaches is an error, because a model trained on train could never predict it;
+so is a train split with fewer than two distinct labels, an empty or blank
+sentence, and an empty label (each naming the file, line and column). Lines
+of any length are read.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import os
 from pathlib import Path
 
 from distill.data.dataset import Dataset, Task
-from distill.data.delimited import Table, read_bytes, read_table
+from distill.data.delimited import Table, read_bytes, read_table, require_two_labels
 from distill.data.delimited import parse_label as _parse_label
 from distill.errors import DistillError
 
@@ -38,9 +41,11 @@ def load_tsv_dir(directory: str | os.PathLike) -> Task:
         for row, label in zip(table.rows, labels):
             if label < 0:
                 raise DistillError(f"{table.name}, line {row.line}: label {label} is negative")
-        parsed[split] = (table, [r.fields[i_text] for r in table.rows], labels)
+        parsed[split] = (table, table.texts(i_text), labels)
 
-    n_labels = max(parsed["train"][2]) + 1
+    train_table, _, train_labels = parsed["train"]
+    require_two_labels(train_labels, train_table.name)
+    n_labels = max(train_labels) + 1
     label_names = [str(i) for i in range(n_labels)]
     for split, (table, _, labels) in parsed.items():
         for row, label in zip(table.rows, labels):

@@ -1,12 +1,15 @@
 """The `distill` command: parses arguments, then calls the packages.
 
 Kept thin on purpose: one module per command group (`data`, `teacher`,
-`materials`, `student`, `predict`, `bench`, `report`, `run`), each with a
+`materials`, `student`, `predict`, `explain`, `bench`, `report`, `run`), each with a
 `register(subparsers)` and its handlers. Every handler imports its package
 lazily (so `distill --help` does not pay for importing TensorFlow) and holds
 no logic beyond turning arguments into a call. Option defaults come from the
 config dataclasses (`distill.app.cli.defaults`), never restated here. A
-`DistillError` becomes one line on stderr and exit status 2.
+command may also register `check=`: cheap argument checks (names, files,
+writable folders: `distill.app.cli.checks`) run before TensorFlow is imported,
+so a mistake is reported at once, not after ~5 s of imports or an hour of
+work. A `DistillError` becomes one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -17,11 +20,11 @@ import re
 import sys
 import tempfile
 
-from distill.app.cli import bench, data, materials, predict, report, run, student, teacher
+from distill.app.cli import bench, data, explain, materials, predict, report, run, student, teacher
 from distill.app.cli.predict import PREDICTORS, load_predictor  # noqa: F401  (the public names of the old module)
 from distill.errors import DistillError
 
-COMMAND_GROUPS = (data, teacher, predict, materials, student, bench, run, report)
+COMMAND_GROUPS = (data, teacher, predict, explain, materials, student, bench, run, report)
 """In the order `distill --help` lists them."""
 
 
@@ -69,9 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
-    if getattr(args, "needs_tensorflow", True):
-        _import_tensorflow_quietly()
     try:
+        check = getattr(args, "check", None)
+        if check is not None:
+            check(args)          # before TensorFlow: a bad argument costs no import
+        if getattr(args, "needs_tensorflow", True):
+            _import_tensorflow_quietly()
         args.handler(args)
     except DistillError as exc:
         print(f"distill: error: {exc}", file=sys.stderr)

@@ -1,10 +1,20 @@
-"""`distill teacher info|finetune|tune|eval`."""
+"""`distill teacher info|finetune|tune|eval|export`.
+
+A teacher is a name (minilm-l6, bert-base, a preset) or a folder (`--teacher
+PATH`: a Hugging Face BERT folder or a Google checkpoint folder); `eval` takes
+a run folder, or a fine-tuned model folder with `--task` (its classifier head
+used as it is, labels matched by name, `--label-order` to say them).
+"""
 
 from __future__ import annotations
 
 import sys
 
+from distill import distribute
+from distill.app.cli import checks, tasks
 from distill.app.cli.defaults import FINETUNE, given, with_default
+from distill.app.cli.types import (fraction_below_one, non_negative_float, positive_float, positive_floats,
+                                    positive_int, positive_ints, random_seed, seq_len)
 from distill.errors import DistillError
 
 FINETUNE_OPTIONS = ("epochs", "max_seq_len", "warmup", "weight_decay", "clip_norm", "dropout", "patience",
@@ -17,58 +27,93 @@ def register(subparsers) -> None:
         dest="teacher_command", required=True
     )
     p = teacher.add_parser("info", help="config, parameter count and weight source of a teacher")
-    p.add_argument("name", help="minilm-l6, bert-base, bert-large, or a preset (tiny, mini, base, large)")
+    p.add_argument("name", help="minilm-l6, bert-base, bert-large, a preset (tiny, mini, base, large), or a folder: "
+                   "Hugging Face BERT (config.json, model.safetensors) or Google checkpoint (bert_config.json)")
     p.add_argument("--checkpoint", help="Google BERT checkpoint directory (bert-base, bert-large)")
     p.add_argument("--random-init", action="store_true", help="random weights (throughput benchmarks only)")
-    p.set_defaults(handler=info)
+    p.set_defaults(handler=info, check=check_info)
 
     p = teacher.add_parser("finetune", help="fine-tune a teacher on a task; writes runs/teacher/<id>/")
     _add_finetune_options(p)
-    p.add_argument("--lr", type=float, help=with_default("peak learning rate", FINETUNE, "lr", "2e-5 for BERT-base"))
-    p.add_argument("--batch-size", type=int, help=with_default("training batch size", FINETUNE, "batch_size"))
+    p.add_argument("--lr", type=positive_float,
+                   help=with_default("peak learning rate", FINETUNE, "lr", "2e-5 for BERT-base"))
+    p.add_argument("--batch-size", type=positive_int, help=with_default("training batch size", FINETUNE, "batch_size"))
     p.add_argument("--out", help="run folder (default RUNS_DIR/teacher/<teacher>-<task>-<config hash>)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a finished run in the same folder, or restart an interrupted one (without it, "
                         "an interrupted run with the same options resumes from its last finished epoch)")
-    p.set_defaults(handler=finetune)
+    p.add_argument("--strategy", choices=distribute.STRATEGIES, default="auto", help=distribute.HELP)
+    p.set_defaults(handler=finetune, check=check_finetune)
 
     p = teacher.add_parser("tune", help="grid over batch size x learning rate on dev, then the best with N seeds")
     _add_finetune_options(p)
-    p.add_argument("--batch-sizes", default="16,32", help="comma-separated batch sizes (default 16,32)")
-    p.add_argument("--lrs", default="2e-5,3e-5,5e-5", help="comma-separated learning rates (default 2e-5,3e-5,5e-5)")
-    p.add_argument("--seeds", type=int, default=5, help="re-train the best setting with this many seeds (default 5)")
+    p.add_argument("--batch-sizes", type=positive_ints, default="16,32",
+                   help="comma-separated batch sizes (default 16,32)")
+    p.add_argument("--lrs", type=positive_floats, default="2e-5,3e-5,5e-5",
+                   help="comma-separated learning rates (default 2e-5,3e-5,5e-5)")
+    p.add_argument("--seeds", type=positive_int, default=5,
+                   help="re-train the best setting with this many seeds (default 5)")
     p.add_argument("--out", help="search folder (default RUNS_DIR/tune/<teacher>-<task>-<config hash>)")
-    p.set_defaults(handler=tune)
+    p.set_defaults(handler=tune, check=check_tune)
 
-    p = teacher.add_parser("eval", help="metrics, seconds and it/s of a fine-tuned teacher run on task splits")
-    p.add_argument("run", help="teacher run folder (runs/teacher/<id>)")
+    p = teacher.add_parser("eval", help="metrics, seconds and it/s of a fine-tuned teacher run (or fine-tuned "
+                           "model folder) on task splits")
+    p.add_argument("run", help="teacher run folder (runs/teacher/<id>), or a fine-tuned model folder (HF "
+                   "BertForSequenceClassification, Google run_classifier.py checkpoint) with --task")
     p.add_argument("--split", default="test", help="split(s), comma-separated (default test)")
     p.add_argument("--task", help="task to evaluate on (default: the run's own task)")
     p.add_argument("--data-dir", help="local files of the task (as for `distill data prepare`)")
-    p.add_argument("--batch-size", type=int, default=32, help="inference batch size (default 32)")
+    tasks.add_task_options(p, split=False)   # --split here is the splits to evaluate
+    p.add_argument("--batch-size", type=positive_int, default=32, help="inference batch size (default 32)")
     p.add_argument("--json", metavar="FILE", help="also write the metrics (with report and confusion matrix) here")
-    p.set_defaults(handler=evaluate)
+    add_folder_options(p)
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(handler=evaluate, check=check_eval)
+
+    p = teacher.add_parser("export", help="write a fine-tuned teacher run as a Hugging Face or Google folder")
+    p.add_argument("run", help="teacher run folder (runs/teacher/<id>)")
+    p.add_argument("--format", required=True, choices=("hf", "google"),
+                   help="hf: BertForSequenceClassification folder (save_pretrained layout); google: run_classifier.py "
+                   "checkpoint folder (bert_model.ckpt with output_weights/output_bias, bert_config.json, vocab.txt)")
+    p.add_argument("out", help="folder to write (new or empty)")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty OUT")
+    p.set_defaults(handler=export, check=check_export)
+
+
+def add_folder_options(p) -> None:
+    """Options for a fine-tuned model folder used as it is (not for a run, which has its own)."""
+    p.add_argument("--label-order", metavar="NAMES",
+                   help="model folder: the classifier's label names in output order, comma-separated (needed when "
+                   "the folder does not name them, e.g. a Google checkpoint; wins over its id2label)")
+    p.add_argument("--max-seq-len", type=seq_len,
+                   help="model folder: tokens per row (default: its tokenizer_config.json model_max_length when below "
+                   "the model's positions, else 128)")
 
 
 def _add_finetune_options(p) -> None:
-    p.add_argument("--teacher", required=True, help="minilm-l6, bert-base, bert-large, or a preset (tiny, ...)")
+    p.add_argument("--teacher", required=True, help="minilm-l6, bert-base, bert-large, a preset (tiny, ...), or a "
+                   "folder: Hugging Face BERT or Google checkpoint")
     p.add_argument("--task", required=True, help="task name, as for `distill data prepare`")
+    tasks.add_task_options(p)
     p.add_argument("--checkpoint", help="Google BERT checkpoint directory (bert-base, bert-large)")
     p.add_argument("--data-dir", help="local files of the task (as for `distill data prepare`)")
-    p.add_argument("--epochs", type=int, help=with_default("epochs", FINETUNE, "epochs", "BERT uses 2-5"))
-    p.add_argument("--max-seq-len", type=int,
+    p.add_argument("--epochs", type=positive_int, help=with_default("epochs", FINETUNE, "epochs", "BERT uses 2-5"))
+    p.add_argument("--max-seq-len", type=seq_len,
                    help=with_default("tokens per row incl. [CLS]/[SEP]", FINETUNE, "max_seq_len"))
-    p.add_argument("--warmup", type=float, help=with_default("fraction of steps of linear warm-up", FINETUNE, "warmup"))
-    p.add_argument("--weight-decay", type=float, help=with_default("AdamW weight decay", FINETUNE, "weight_decay"))
-    p.add_argument("--clip-norm", type=float,
+    p.add_argument("--warmup", type=fraction_below_one,
+                   help=with_default("fraction of steps of linear warm-up", FINETUNE, "warmup"))
+    p.add_argument("--weight-decay", type=non_negative_float,
+                   help=with_default("AdamW weight decay", FINETUNE, "weight_decay"))
+    p.add_argument("--clip-norm", type=non_negative_float,
                    help=with_default("global gradient-norm clip, 0 = off", FINETUNE, "clip_norm"))
-    p.add_argument("--dropout", type=float, help=with_default("classifier-head dropout", FINETUNE, "dropout"))
-    p.add_argument("--patience", type=int,
+    p.add_argument("--dropout", type=fraction_below_one,
+                   help=with_default("classifier-head dropout", FINETUNE, "dropout"))
+    p.add_argument("--patience", type=positive_int,
                    help=with_default("early stop after this many epochs without gain", FINETUNE, "patience"))
     p.add_argument("--monitor",
                    choices=("dev_loss", "dev_accuracy", "dev_f1", "dev_f1_macro", "dev_f1_weighted", "dev_mcc",
                             "dev_primary"), help=with_default("what picks the best checkpoint", FINETUNE, "monitor"))
-    p.add_argument("--seed", type=int, help=with_default("random seed", FINETUNE, "seed"))
+    p.add_argument("--seed", type=random_seed, help=with_default("random seed", FINETUNE, "seed"))
     p.add_argument("--runs-dir", default="runs", help="root of the default output folder (default runs)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -80,6 +125,71 @@ def finetune_config(args, extra=()):
     return FinetuneConfig(**given(args, (*FINETUNE_OPTIONS, *extra)))
 
 
+# ------------------------------------------------- checks before TensorFlow
+def check_info(args) -> None:
+    checks.teacher(args.name, args.checkpoint, args.random_init)
+
+
+def check_finetune(args) -> None:
+    checks.task(tasks.task_name(args), args.data_dir)
+    checks.teacher(args.teacher, args.checkpoint)
+    checks.output_folder(args.out, args.runs_dir, "teacher")
+    checks.strategy(args.strategy)
+
+
+def check_tune(args) -> None:
+    checks.task(tasks.task_name(args), args.data_dir)
+    checks.teacher(args.teacher, args.checkpoint)
+    checks.output_folder(args.out, args.runs_dir, "tune")
+
+
+def check_eval(args) -> None:
+    """The run (or model) folder, the task (loaded here: it needs no TensorFlow), its labels and splits,
+    the --json folder."""
+    from pathlib import Path
+
+    from distill.data import load_task
+
+    folder = checks.teacher_source(args.run, tasks.task_name(args), args.label_order, args.max_seq_len)
+    info = None if folder else checks.run_folder(args.run, "teacher")
+    task_name = tasks.task_name(args, info.task if info else None)
+    checks.task(task_name, args.data_dir)
+    if args.json:
+        checks.writable(Path(args.json).expanduser().parent, "--json")
+    task = args.loaded_task = load_task(task_name, data_dir=args.data_dir)
+    if info is not None:
+        info.check_labels(task.name, task.label_names, args.run)
+    else:
+        checks.finetuned_folder(args.run, task, args.label_order)
+    for split in _splits(args.split):
+        if split not in task.splits:
+            raise DistillError(f"task {task.name} has no split {split!r}; it has {', '.join(task.splits)}")
+
+
+def _splits(text: str) -> list[str]:
+    return [s.strip() for s in text.split(",") if s.strip()]
+
+
+def check_export(args) -> None:
+    from pathlib import Path
+
+    checks.run_folder(args.run, "teacher")
+    out = Path(args.out).expanduser()
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.overwrite:
+        raise DistillError(f"{out}: exists and is not empty; choose another folder or pass --overwrite")
+    checks.writable(out.parent, "output folder")
+
+
+def teacher_run_id(args, task, config, extra=None) -> str:
+    """The run folder id of `finetune`/`tune`: a folder teacher is named by its folder and hashed by its path."""
+    from teachers.finetune import run_id
+    from teachers.registry import is_folder, teacher_label
+
+    checkpoint = args.teacher if is_folder(args.teacher) else args.checkpoint
+    return run_id(teacher_label(args.teacher), task, config, checkpoint, extra=extra)
+
+
+# ----------------------------------------------------------------- handlers
 def info(args) -> None:
     from teachers.registry import describe_teacher
 
@@ -93,13 +203,13 @@ def finetune(args) -> None:
 
     from distill.data import load_task
     from distill.metrics import format_metrics_table
-    from teachers.finetune import Finetuner, finished_results, run_id
+    from teachers.finetune import Finetuner, finished_results
     from teachers.registry import load_teacher
 
+    placement = distribute.setup(args.strategy)   # first: multi-worker must exist before TensorFlow starts
     config = finetune_config(args, extra=("lr", "batch_size"))
-    task = load_task(args.task, data_dir=args.data_dir)
-    run_dir = Path(args.out) if args.out else \
-        Path(args.runs_dir) / "teacher" / run_id(args.teacher, task, config, args.checkpoint)
+    task = load_task(tasks.task_name(args), data_dir=args.data_dir)
+    run_dir = Path(args.out) if args.out else Path(args.runs_dir) / "teacher" / teacher_run_id(args, task, config)
     done = finished_results(run_dir)
     if done is not None and not args.overwrite:
         print(f"reusing the finished run {run_dir} (--overwrite to train it again)")
@@ -108,16 +218,20 @@ def finetune(args) -> None:
         return
     keras.utils.set_random_seed(config.seed)  # before loading: random-init teachers draw their weights there
     teacher = load_teacher(args.teacher, checkpoint=args.checkpoint, max_seq_len=config.max_seq_len)
-    finetuner = Finetuner(config, progress=not args.no_progress).fit(teacher, task, run_dir, overwrite=args.overwrite)
+    if teacher.classifier_head is not None:
+        print(f"note: {args.teacher} is already fine-tuned; fine-tuning starts again from its encoder with a new head "
+              f"(to use it as it is: distill materials generate --teacher {args.teacher} --task ...)", file=sys.stderr)
+    finetuner = Finetuner(config, progress=not args.no_progress, strategy=args.strategy).fit(
+        teacher, task, run_dir, overwrite=args.overwrite)
     print(format_metrics_table(finetuner.eval_results_, task.primary_metric))
-    print(f"teacher run: {run_dir}")
+    print(f"teacher run: {run_dir}" if placement.chief else
+          f"worker {placement.rank}: done; the chief writes the teacher run {run_dir}")
 
 
 def tune(args) -> None:
     from pathlib import Path
 
     from distill.data import load_task
-    from teachers.finetune import run_id
     from teachers.registry import load_teacher
     from teachers.tune import Tuner
 
@@ -127,10 +241,9 @@ def tune(args) -> None:
     except ValueError as exc:
         raise DistillError(f"--batch-sizes/--lrs: {exc}") from None
     base = finetune_config(args)
-    task = load_task(args.task, data_dir=args.data_dir)
+    task = load_task(tasks.task_name(args), data_dir=args.data_dir)
     grid = {"batch_sizes": batch_sizes, "lrs": lrs, "seeds": args.seeds}
-    out = Path(args.out) if args.out else \
-        Path(args.runs_dir) / "tune" / run_id(args.teacher, task, base, args.checkpoint, extra=grid)
+    out = Path(args.out) if args.out else Path(args.runs_dir) / "tune" / teacher_run_id(args, task, base, extra=grid)
     Tuner(base, batch_sizes, lrs, seeds=args.seeds, progress=not args.no_progress).fit(
         lambda: load_teacher(args.teacher, checkpoint=args.checkpoint, max_seq_len=base.max_seq_len), task, out)
     print(f"tune results: {out / 'tune_results.json'}")
@@ -139,20 +252,39 @@ def tune(args) -> None:
 def evaluate(args) -> None:
     import json
 
+    from tqdm.auto import tqdm
+
     from distill.data import load_task
     from distill.metrics import format_metrics_table
-    from teachers.run import TeacherRun
+    from teachers.finetuned import open_teacher
+    from teachers.labels import parse_label_order
 
-    run = TeacherRun.load(args.run)
-    if not run.complete:
+    task = getattr(args, "loaded_task", None)
+    run = open_teacher(args.run, task, parse_label_order(args.label_order), args.max_seq_len)
+    task = task or load_task(tasks.task_name(args, run.task_name), data_dir=args.data_dir)
+    head = run.provenance_extra.get("head_labels")   # a model folder: its own head, no training here
+    if head:
+        print(f"note: {args.run} evaluated as it is (fine-tuned elsewhere; head outputs {', '.join(head)})",
+              file=sys.stderr)
+    elif not run.complete:
         print(f"note: {args.run} is an interrupted run; evaluating its best checkpoint so far", file=sys.stderr)
-    task = load_task(args.task or run.task_name, data_dir=args.data_dir)
+    run.info.check_labels(task.name, task.label_names, args.run)
     results = {}
-    for split in [s.strip() for s in args.split.split(",") if s.strip()]:
+    for split in _splits(args.split):
         if split not in task.splits:
             raise DistillError(f"task {task.name} has no split {split!r}; it has {', '.join(task.splits)}")
-        results[split] = run.evaluate(task.splits[split], batch_size=args.batch_size)
+        dataset = task.splits[split]
+        with tqdm(total=len(dataset), unit="ex", desc=f"eval {split}", disable=args.no_progress, leave=False,
+                  dynamic_ncols=True) as bar:
+            results[split] = run.evaluate(dataset, batch_size=args.batch_size, on_batch=bar.update)
     print(format_metrics_table(results, task.primary_metric))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump({"run": str(args.run), "task": task.name, "results": results}, handle, indent=2)
+
+
+def export(args) -> None:
+    from teachers.export import export_teacher
+
+    out = export_teacher(args.run, args.format, args.out, overwrite=args.overwrite)
+    print(f"exported {args.run} as a {'Hugging Face' if args.format == 'hf' else 'Google'} folder: {out}")

@@ -83,6 +83,7 @@ class Collection:
     bench: list[BenchRow] = field(default_factory=list)
     machines: list[dict] = field(default_factory=list)      # {"source": str, "machine": {...}}
     materials: list[MaterialsRecord] = field(default_factory=list)
+    explains: list[dict] = field(default_factory=list)      # explain.json records, with "path"
     skipped: list[dict] = field(default_factory=list)       # {"path": str, "reason": str}
 
 
@@ -231,6 +232,10 @@ def collect(runs_dir: str | os.PathLike, exclude: str | os.PathLike | None = Non
         rows, machine = load_bench(path)
         found.bench += rows
         found.machines.append({"source": str(path), "machine": machine})
+    for path in filter(wanted, _walk(runs_dir, "explain.json", skip)):
+        record = _read_json(path)
+        if isinstance(record, dict) and record.get("kind") == "explain":
+            found.explains.append({**record, "path": str(path)})
     for dirpath, dirnames, filenames in os.walk(runs_dir):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != TENSORBOARD_DIR)
         for name in sorted(filenames):

@@ -27,7 +27,7 @@ from distill.app.report.curves import plot_training_curves, read_scalars
 from distill.app.report.plots import plot_accuracy_vs_speed
 from distill.app.report.tables import EVAL_MODE, PREFERRED_MODE, build_tables, group_runs, setting, speed_words
 from distill.errors import DistillError
-from distill.runfiles import TENSORBOARD_DIR
+from distill.runfiles import TENSORBOARD_DIR, check_writable
 
 SCHEMA = "distill.app.report/1"
 
@@ -133,6 +133,10 @@ def write_report(runs_dir: str | os.PathLike, out_dir: str | os.PathLike | None 
     runs_dir = Path(runs_dir)
     out = Path(out_dir) if out_dir else runs_dir / "report"
     md_path = (out if out_dir else runs_dir) / "report.md"
+    if not runs_dir.is_dir():
+        raise DistillError(f"{runs_dir}: no such runs folder")
+    for folder in dict.fromkeys((out, md_path.parent)):   # before collecting and plotting, not after
+        check_writable(folder, what="report folder", create=False)
     found = collect(runs_dir, exclude=out, include=include)
     if not found.runs and not found.bench:
         skipped = f" ({len(found.skipped)} runs skipped: not complete or no eval_results.json)" if found.skipped else ""
@@ -201,6 +205,23 @@ def write_report(runs_dir: str | os.PathLike, out_dir: str | os.PathLike | None 
                 acc = "—" if s["teacher_accuracy"] is None else f"{100 * s['teacher_accuracy']:.2f}"
                 md.append(f"| {m.path.name} | {m.task} | {m.teacher} | {split} | {s['rows']:,} | {acc} | "
                           f"{s['it_per_s']:,.1f} |")
+    if found.explains:
+        md += ["", "## Which tokens teacher and student listen to", "",
+               "Integrated-gradients attributions of the teacher's predicted label for both models, on a fixed "
+               "sample of test texts (`distill explain --compare TEACHER STUDENT --sample N`): the mean Spearman "
+               "correlation of their word-piece scores per text, and how many of the teacher's 3 highest-scoring "
+               "pieces are among the student's.", "",
+               "| task | teacher run | student run | texts | mean rank corr. | top-3 overlap | same label (%) |",
+               "|---|---|---|---:|---:|---:|---:|"]
+        for e in found.explains:
+            md.append(f"| {e.get('task')} | {Path(str(e.get('teacher_run'))).name} | "
+                      f"{Path(str(e.get('student_run'))).name} | {e.get('texts')} | "
+                      f"{_num(e.get('mean_rank_correlation'), '+.3f')} | {_num(e.get('mean_top_k_overlap'), '.2f')} | "
+                      f"{_num(None if e.get('same_label') is None else 100 * e['same_label'], '.1f')} |")
+        for e in found.explains:
+            figure = Path(e["path"]).parent / str(e.get("figure"))
+            if figure.is_file():
+                md += ["", f"![token attributions, most and least agreeing texts]({rel(figure)})"]
     if found.skipped:
         md += ["", "## Skipped", ""] + [f"- `{s['path']}`: {s['reason']}" for s in found.skipped]
     data = {
@@ -208,6 +229,7 @@ def write_report(runs_dir: str | os.PathLike, out_dir: str | os.PathLike | None 
         "machines": found.machines, "tasks": tables,
         "materials": [{"path": str(m.path), "task": m.task, "teacher": m.teacher, "splits": m.splits}
                       for m in found.materials],
+        "explains": [{k: v for k, v in e.items() if k != "attributions"} for e in found.explains],
         "skipped": found.skipped, "images": [rel(p) for p in images],
     }
     json_path = out / "report.json"

@@ -143,6 +143,25 @@ def _metric_summary(runs: list[RunRecord], split: str, names) -> dict:
     return out
 
 
+def _exported_test_metrics(row: BenchRow) -> dict:
+    """Test accuracy and agreement of an exported student, from its export.json verification; {} otherwise."""
+    from distill.errors import DistillError
+    from students.exported import is_export_dir, read_export_info
+
+    if row.kind != "student" or not row.run or not is_export_dir(row.run):
+        return {}
+    try:
+        check = read_export_info(row.run).get("verification") or {}
+    except DistillError:
+        return {}
+    out = {}
+    if isinstance(check.get("accuracy"), (int, float)):
+        out["accuracy"] = mean_sd([check["accuracy"]])
+    if isinstance(check.get("agreement_with_keras"), (int, float)):
+        out["agreement_with_keras"] = mean_sd([check["agreement_with_keras"]])
+    return out
+
+
 def build_tables(found: Collection, batch_size: int = 32) -> dict[str, dict]:
     """Per task: the rows of the report table, with every number `report.json` records."""
     groups = group_runs(found.runs)
@@ -187,7 +206,7 @@ def build_tables(found: Collection, batch_size: int = 32) -> dict[str, dict]:
             rows.append({
                 "model": label, "kind": kind if kind == "preset" else f"{kind} (bench only)",
                 "random_weights": random_weights, "runs": [], "seeds": [], "params": bench[0].params,
-                "config": {}, "dev": {}, "test": {}, "speed": _speed_of(bench[0]),
+                "config": {}, "dev": {}, "test": _exported_test_metrics(bench[0]), "speed": _speed_of(bench[0]),
                 "it_per_s": float(bench[0].it_per_s["median"]), "bench": [r.to_dict() for r in bench],
             })
         order = {"teacher": 0, "student": 1}
