@@ -24,15 +24,10 @@ import shutil
 import time
 from pathlib import Path
 
-import keras
-import tensorflow as tf
-
 from distill.data.dataset import Task
 from distill.errors import DistillError
 from distill.runfiles import (EVAL_RESULTS, LABELS_FILE, MODEL_FILE, TRAIN_RESULTS, VOCAB_FILE, RunInfo,
                               TokenizerFacts, prepare_run_dir, save_model, write_json_atomic, write_run)
-from teachers.classifier import BertClassifier
-from teachers.finetune import CONFIG_FILE, KIND
 from teachers.folder import RUN, labels_where, load_model_folder, model_folder_kind, no_head, source_kind
 from teachers.labels import head_order
 from teachers.precision import precision_scope
@@ -42,6 +37,9 @@ from teachers.run import TeacherRun
 def load_finetuned(path, task: Task, label_order=None, max_seq_len: int | None = None,
                    precision: str = "fp32") -> TeacherRun:
     """The fine-tuned folder `path` as a TeacherRun on `task` (see the module docstring)."""
+    from teachers.classifier import BertClassifier   # here, not above: a teacher run folder needs no TensorFlow
+    from teachers.finetune import KIND                # from this module (`open_teacher`) until it is loaded
+
     path = Path(path).expanduser()
     kind = model_folder_kind(path)
     with precision_scope(precision):
@@ -86,6 +84,11 @@ def import_finetuned(path, task: Task, run_dir, label_order=None, max_seq_len: i
                      batch_size: int = 64, echo=print) -> dict:
     """Write the fine-tuned folder `path` as a complete teacher run in `run_dir` (new or empty): the
     model as model.keras, its dev/test metrics (no training); returns the eval results."""
+    import keras
+    import tensorflow as tf
+
+    from teachers.finetune import CONFIG_FILE, KIND
+
     started = time.perf_counter()
     run = load_finetuned(path, task, label_order, max_seq_len)
     run_dir = Path(run_dir)

@@ -114,7 +114,7 @@ class TeacherRun(ToyTeacher):      # `distill materials generate --teacher X` ge
     task_name = "synthetic"
 
     @classmethod
-    def load(cls, path):
+    def load(cls, path, **options):   # (precision=...: the toy teacher has one)
         run = cls(sorted({*WORDS, MARKER}), max_seq_len=24)
         run.run_dir = str(path)
         return run
