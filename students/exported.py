@@ -24,8 +24,7 @@ from typing import Sequence
 import numpy as np
 
 from distill.errors import DistillError
-from distill.metrics import softmax
-from distill.wordpiece import pad_ids
+from students.predictor import LengthSortedPredictor
 
 EXPORT_FILE = "export.json"
 TOKENIZER_FILE = "tokenizer.json"
@@ -77,7 +76,7 @@ def tflite_interpreter(model_path: str | os.PathLike, num_threads: int | None = 
     return Interpreter(model_path=str(model_path), num_threads=threads)
 
 
-class ExportedStudent:
+class ExportedStudent(LengthSortedPredictor):
     """An export folder as a text classifier. Build with `ExportedStudent.load(export_dir)`.
 
     The same prediction protocol as `students.predictor.StudentPredictor`:
@@ -138,27 +137,6 @@ class ExportedStudent:
             raise DistillError(f"exported student {self.export_dir} was trained on single sentences, not pairs")
         batch = list(texts) if texts_b is None else list(zip(texts, texts_b))
         return [np.asarray(e.ids, dtype=np.int32) for e in self.tokenizer.encode_batch(batch)]
-
-    def predict_logits(self, texts: Sequence[str], texts_b: Sequence[str] | None = None,
-                       batch_size: int = 32) -> np.ndarray:
-        """float32 [N, C] logits, computed in length-sorted batches, returned in input order."""
-        ids = self.encode(texts, texts_b)
-        out = np.zeros((len(ids), len(self.label_names)), dtype=np.float32)
-        order = np.argsort([len(row) for row in ids], kind="stable")
-        batch_size = max(1, int(batch_size))
-        for lo in range(0, len(order), batch_size):
-            rows = order[lo:lo + batch_size]
-            out[rows] = self.logits_for_ids(*pad_ids([ids[i] for i in rows]))
-        return out
-
-    def predict_proba(self, texts: Sequence[str], texts_b: Sequence[str] | None = None,
-                      batch_size: int = 32) -> np.ndarray:
-        return softmax(self.predict_logits(texts, texts_b, batch_size))
-
-    def predict(self, texts: Sequence[str], texts_b: Sequence[str] | None = None,
-                batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
-        probs = self.predict_proba(texts, texts_b, batch_size)
-        return probs.argmax(1), probs
 
     # ----------------------------------------------------------------- ids
     def logits_for_ids(self, token_ids: np.ndarray, length: np.ndarray) -> np.ndarray:

@@ -36,7 +36,37 @@ VOCAB_FILE = "vocab.txt"
 ENGINES = ("folded", "keras")
 
 
-class StudentPredictor:
+class LengthSortedPredictor:
+    """Text in, labels out, for any student with `encode(texts, texts_b) -> [ids]`, `logits_for_ids(ids,
+    lengths)` and `label_names`: rows sorted by length, each batch padded to its own longest row, the
+    results put back in input order. Shared by run folders (`StudentPredictor`) and export folders
+    (`students.exported.ExportedStudent`), so both batch text exactly alike."""
+
+    def predict_logits(self, texts: Sequence[str], texts_b: Sequence[str] | None = None,
+                       batch_size: int = 32) -> np.ndarray:
+        """float32 [N, C] logits, computed in length-sorted batches, returned in input order."""
+        ids = self.encode(texts, texts_b)
+        out = np.zeros((len(ids), len(self.label_names)), dtype=np.float32)
+        order = np.argsort([len(row) for row in ids], kind="stable")
+        batch_size = max(1, int(batch_size))
+        for lo in range(0, len(order), batch_size):
+            rows = order[lo:lo + batch_size]
+            out[rows] = self.logits_for_ids(*pad_ids([ids[i] for i in rows]))
+        return out
+
+    def predict_proba(self, texts: Sequence[str], texts_b: Sequence[str] | None = None,
+                      batch_size: int = 32) -> np.ndarray:
+        return softmax(self.predict_logits(texts, texts_b, batch_size))
+
+    def predict(self, texts: Sequence[str], texts_b: Sequence[str] | None = None,
+                batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+        """(label index per text int [N], probabilities float32 [N, C]) — as a teacher run's `predict`;
+        `label_names[i]` names index i."""
+        probs = self.predict_proba(texts, texts_b, batch_size)
+        return probs.argmax(1), probs
+
+
+class StudentPredictor(LengthSortedPredictor):
     """A student run folder loaded for prediction. Build with `StudentPredictor.load(run_dir)`.
 
     `engine` "folded" (default) predicts with `FoldedKimCNN`, "keras" with the Keras model.
@@ -97,28 +127,6 @@ class StudentPredictor:
         if not self.is_pair and texts_b is not None:
             raise DistillError(f"{where} was trained on single sentences, not pairs")
         return self.tokenizer.encode(texts, texts_b).ids
-
-    def predict_logits(self, texts: Sequence[str], texts_b: Sequence[str] | None = None,
-                       batch_size: int = 32) -> np.ndarray:
-        """float32 [N, C] logits, computed in length-sorted batches, returned in input order."""
-        ids = self.encode(texts, texts_b)
-        out = np.zeros((len(ids), len(self.label_names)), dtype=np.float32)
-        order = np.argsort([len(row) for row in ids], kind="stable")
-        for lo in range(0, len(order), max(1, int(batch_size))):
-            rows = order[lo:lo + batch_size]
-            out[rows] = self.logits_for_ids(*pad_ids([ids[i] for i in rows]))
-        return out
-
-    def predict_proba(self, texts: Sequence[str], texts_b: Sequence[str] | None = None,
-                      batch_size: int = 32) -> np.ndarray:
-        return softmax(self.predict_logits(texts, texts_b, batch_size))
-
-    def predict(self, texts: Sequence[str], texts_b: Sequence[str] | None = None,
-                batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
-        """(label index per text int [N], probabilities float32 [N, C]) — as a teacher run's `predict`;
-        `label_names[i]` names index i."""
-        probs = self.predict_proba(texts, texts_b, batch_size)
-        return probs.argmax(1), probs
 
     # ----------------------------------------------------------------- ids
     def logits_for_ids(self, token_ids: np.ndarray, length: np.ndarray) -> np.ndarray:
