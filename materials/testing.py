@@ -153,3 +153,36 @@ class ToyTeacher:
 
     def teacher_provenance(self) -> dict:
         return {"name": "bag-of-words", "config": {"dim": 2}, "weights_sha256": None, "run_dir": ""}
+
+
+TOY_CLI_CHILD = """
+import sys, types
+from distill.data.synthetic import MARKER, WORDS
+from materials.testing import ToyTeacher
+
+
+class TeacherRun(ToyTeacher):      # `distill materials generate --teacher X` gets the toy teacher
+    task_name = "synthetic"
+
+    @classmethod
+    def load(cls, path, **options):   # (precision=...: the toy teacher has one)
+        run = cls(sorted({*WORDS, MARKER}), max_seq_len=24)
+        run.run_dir = str(path)
+        return run
+
+
+sys.modules["teachers.run"] = types.SimpleNamespace(TeacherRun=TeacherRun)
+import distill.app.cli as cli
+import materials.generate
+
+cli._import_tensorflow_quietly = lambda: None
+argv = sys.argv[1:]
+if argv and argv[0] == "--no-space-check":    # meet the full disk in the HDF5 library's own writes
+    argv = argv[1:]
+    materials.generate._ensure_space = lambda *args, **kwargs: None
+sys.exit(cli.main(argv))
+"""
+"""A `python -c` script that runs `distill ARGS` with `ToyTeacher` standing in for every teacher run (no
+TensorFlow), for tests that start the real CLI in child processes (kills, full disks, parallel shards).
+A first argument `--no-space-check` turns off the free-space check, so the HDF5 library meets a full
+disk in its own writes."""

@@ -27,7 +27,7 @@ from materials import schema
 from materials.generate import generate
 from materials.reader import MaterialsFile
 from materials.schema import MaterialsError, validate
-from materials.testing import ToyTeacher, write_toy_materials
+from materials.testing import TOY_CLI_CHILD, ToyTeacher, write_toy_materials
 
 ROOT = Path(__file__).resolve().parents[1]
 VOCAB = sorted({*WORDS, MARKER})
@@ -220,37 +220,10 @@ def test_too_little_free_space_stops_before_the_window_is_written(reference, tas
 
 
 # -------------------------------------------------------------- full disk, real
-CLI_CHILD = """
-import sys, types
-from distill.data.synthetic import MARKER, WORDS
-from materials.testing import ToyTeacher
-
-
-class TeacherRun(ToyTeacher):      # `distill materials generate --teacher X` gets the toy teacher
-    task_name = "synthetic"
-
-    @classmethod
-    def load(cls, path, **options):   # (precision=...: the toy teacher has one)
-        run = cls(sorted({*WORDS, MARKER}), max_seq_len=24)
-        run.run_dir = str(path)
-        return run
-
-
-sys.modules["teachers.run"] = types.SimpleNamespace(TeacherRun=TeacherRun)
-import distill.app.cli as cli
-import materials.generate
-
-cli._import_tensorflow_quietly = lambda: None
-argv = sys.argv[1:]
-if argv[0] == "--no-space-check":    # meet the full disk in the HDF5 library's own writes
-    argv = argv[1:]
-    materials.generate._ensure_space = lambda *args, **kwargs: None
-sys.exit(cli.main(argv))
-"""
 
 
 def run_cli(*argv) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", CLI_CHILD, *argv], cwd=ROOT, env=child_env(), capture_output=True,
+    return subprocess.run([sys.executable, "-c", TOY_CLI_CHILD, *argv], cwd=ROOT, env=child_env(), capture_output=True,
                           text=True, timeout=120)
 
 

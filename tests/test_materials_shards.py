@@ -29,7 +29,7 @@ from materials.merge import merge
 from materials.reader import MaterialsFile
 from materials.schema import MaterialsError
 from materials.shards import Shard, merged_path, shard_range
-from materials.testing import ToyTeacher
+from materials.testing import TOY_CLI_CHILD, ToyTeacher
 
 ROOT = Path(__file__).resolve().parents[1]
 VOCAB = sorted({*WORDS, MARKER})
@@ -104,28 +104,6 @@ def split_seconds(path) -> dict:
 
 
 # ------------------------------------------------------------- children
-CLI_CHILD = """
-import sys, types
-from distill.data.synthetic import MARKER, WORDS
-from materials.testing import ToyTeacher
-
-
-class TeacherRun(ToyTeacher):      # `distill materials generate --teacher X` gets the toy teacher
-    task_name = "synthetic"
-
-    @classmethod
-    def load(cls, path, **options):   # (precision=...: the toy teacher has one)
-        run = cls(sorted({*WORDS, MARKER}), max_seq_len=24)
-        run.run_dir = str(path)
-        return run
-
-
-sys.modules["teachers.run"] = types.SimpleNamespace(TeacherRun=TeacherRun)
-import distill.app.cli as cli
-
-cli._import_tensorflow_quietly = lambda: None
-sys.exit(cli.main(sys.argv[1:]))
-"""
 
 KILLED_CHILD = """
 import sys
@@ -146,7 +124,7 @@ def child_env() -> dict:
 
 
 def cli_child(*argv) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", CLI_CHILD, *argv], cwd=ROOT, env=child_env(),
+    return subprocess.Popen([sys.executable, "-c", TOY_CLI_CHILD, *argv], cwd=ROOT, env=child_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
