@@ -288,7 +288,8 @@ class RunInfo:
         d["tokenizer"] = TokenizerFacts(**tok)
         checks = {"kind": lambda v: v in KINDS, "name": _is_str, "task": _is_str,
                   "config": lambda v: isinstance(v, dict),
-                  "label_names": lambda v: isinstance(v, list) and len(v) >= 2 and all(map(_is_str, v)),
+                  "label_names": lambda v: isinstance(v, list) and len(v) >= _min_labels(d.get("kind"))
+                  and all(map(_is_str, v)),
                   "primary_metric": _is_str, "is_pair": _is_bool, "complete": _is_bool, "interrupted": _is_bool,
                   "params": _int_or_none, "trainable_params": _int_or_none, "best_epoch": _int_or_none,
                   "model_file": lambda v: v is None or _is_str(v), "epochs_run": _is_int,
@@ -298,6 +299,11 @@ class RunInfo:
             if name in d and not ok(d[name]):
                 raise DistillError(f"{path}: field {name!r} has a bad value {d[name]!r}")
         return cls(**d)
+
+
+def _min_labels(kind) -> int:
+    """A classifier (teacher, student) has at least two labels; a pretraining run has none (MLM only)."""
+    return 0 if kind == "pretrain" else 2
 
 
 def _is_str(v) -> bool:

@@ -114,15 +114,39 @@ class TrainingResult:
 
 
 # ----------------------------------------------------------------- callbacks
+def keep_freed_memory() -> None:
+    """Undo what TensorFlow's `from_generator` does to glibc's malloc, which makes training steps pay
+    the kernel for their memory every time.
+
+    When its generator dataset starts, TensorFlow sets M_TRIM_THRESHOLD to 128 KB ("Memory patch
+    applied" in the log). Setting it also freezes glibc's adaptive mmap threshold, so every buffer
+    above 128 KB a step allocates is a fresh mmap and every free a munmap: page faults on each step,
+    seen as system time. Raising both thresholds after TensorFlow's patch keeps freed buffers for
+    reuse (`bench/malloc_thresholds.py` times a training run both ways). A no-op where the C library
+    is not glibc."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+    mallopt(M_MMAP_THRESHOLD, 1 << 30)
+    mallopt(M_TRIM_THRESHOLD, 1 << 30)
+
+
 class _Clock(keras.callbacks.Callback):
     """Epoch counter for the batch generator, progress bar, per-batch TensorBoard
     scalars and the timing of training steps."""
 
     def __init__(self, result: TrainingResult, sizes: list, examples_per_epoch: int, epochs: int, writer,
-                 progress: bool, distributed: bool = False):
+                 progress: bool, distributed: bool = False, unit: str = "ex", work_per_epoch: int | None = None):
         super().__init__()
         self.result, self.sizes, self.writer = result, sizes, writer
         self.examples_per_epoch, self.epochs, self.progress = examples_per_epoch, epochs, progress
+        self.unit, self.work_per_epoch = unit, work_per_epoch or examples_per_epoch
         self.distributed = distributed
         self.epoch = 0          # 1-based, read by the batch generator
         self.bar = None
@@ -134,14 +158,16 @@ class _Clock(keras.callbacks.Callback):
         self.counted = {}       # per metric: the rows its running mean is over (see on_train_batch_end)
         self.running = {}
         self.sums = {}
-        self.bar = tqdm(total=self.examples_per_epoch, unit="ex", desc=f"epoch {self.epoch}/{self.epochs}",
+        self.bar = tqdm(total=self.work_per_epoch, unit=self.unit, unit_scale=self.unit != "ex", desc=f"epoch {self.epoch}/{self.epochs}",
                         disable=not self.progress, leave=False, dynamic_ncols=True)
 
     def on_train_batch_begin(self, batch, logs=None):
+        if batch == 0:
+            keep_freed_memory()
         self.step_start = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
-        n, fed = self.sizes.pop(0) if self.sizes else (0, 0)
+        n, fed, work = self.sizes.pop(0) if self.sizes else (0, 0, 0)
         r = self.result
         if r.steps == 0 and r.resumed_epochs == 0:  # includes tracing: kept out of the steady rate
             r.first_step_seconds, r.first_step_examples = time.perf_counter() - self.step_start, n
@@ -168,7 +194,7 @@ class _Clock(keras.callbacks.Callback):
                 tf.summary.scalar(TAG_BATCH_LEARNING_RATE, float(schedule(r.steps)))
         r.steps += 1
         self.epoch_examples += n
-        self.bar.update(n)
+        self.bar.update(work)
         self.bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
 
     def on_epoch_end(self, epoch, logs=None):
@@ -382,7 +408,8 @@ def train(model: keras.Model, batches: Callable[[int], Iterable], signature, ste
           train_record: Callable[[dict], dict] | None = None, epoch_line: Callable[[dict], str] = str,
           on_improve: Callable[[dict], None] | None = None, on_epoch_end: Callable[[dict], None] | None = None,
           callbacks: list | None = None, progress: bool = True,
-          echo: Callable[[str], None] = print, placement: distribute.Placement | None = None) -> TrainingResult:
+          echo: Callable[[str], None] = print, placement: distribute.Placement | None = None,
+          unit: str = "ex", work_per_epoch: int | None = None) -> TrainingResult:
     """Train a compiled `model` with `fit`, recording into `run_dir`; the model
     ends with its best epoch's weights.
 
@@ -393,7 +420,9 @@ def train(model: keras.Model, batches: Callable[[int], Iterable], signature, ste
     epoch logs into the record's train fields. A folder holding a backup of an
     interrupted run (see `distill.runfiles.prepare_run_dir`) is resumed.
     `placement` (default one device) is where it trains; the model must have
-    been created and compiled in `placement.scope()`.
+    been created and compiled in `placement.scope()`. The progress bar counts
+    examples, or, when `batches` yields `(x, y, n, work)`, `work` in `unit`s
+    (pretraining counts tokens: `unit="tok"`, `work_per_epoch` tokens).
     """
     run_dir = Path(run_dir)
     echo = echo or (lambda line: None)
@@ -403,7 +432,8 @@ def train(model: keras.Model, batches: Callable[[int], Iterable], signature, ste
                      on_epoch_end, echo, placement)
     engine.model, engine.writer = model, writer
     sizes: list = []
-    clock = _Clock(engine.result, sizes, examples_per_epoch, schedule.epochs, writer, progress, placement.distributed)
+    clock = _Clock(engine.result, sizes, examples_per_epoch, schedule.epochs, writer, progress, placement.distributed,
+                   unit, work_per_epoch)
 
     def generate():
         # One pass over every epoch still to run, so `fit` keeps one iterator for the whole
@@ -411,8 +441,8 @@ def train(model: keras.Model, batches: Callable[[int], Iterable], signature, ste
         # generator thread while Python holds the GIL, a stall of tens of seconds per epoch.
         epoch = clock.epoch   # set by on_epoch_begin before the first batch is asked for
         while epoch <= schedule.epochs and not engine.stopping:
-            for x, y, n in batches(epoch):
-                sizes.append((n, distribute.fed_rows(n, placement.replicas)))
+            for x, y, n, *work in batches(epoch):
+                sizes.append((n, distribute.fed_rows(n, placement.replicas), work[0] if work else n))
                 yield x, y
             epoch += 1
 

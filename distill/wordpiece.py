@@ -162,6 +162,7 @@ class WordPieceTokenizer:
         self.pad_id, self.unk_id, self.cls_id, self.sep_id, self.mask_id = (index[t] for t in SPECIAL_TOKENS)
         self._tokenizer = _bert_wordpiece(index, self.lowercase)
         self._tokenizer.enable_truncation(self.max_seq_len, strategy="longest_first")
+        self._plain: Tokenizer | None = None   # the same without truncation, made when `pieces` is first called
 
     def __len__(self) -> int:
         return len(self.vocab)
@@ -182,6 +183,17 @@ class WordPieceTokenizer:
         segments = [np.asarray(e.type_ids, dtype=np.int8) for e in encoded]
         lengths = np.fromiter((len(i) for i in ids), dtype=np.int32, count=len(ids))
         return Encoding(ids, segments, lengths)
+
+    def pieces(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """The WordPiece ids of each text alone: no [CLS]/[SEP], no truncation (pretraining packs
+        consecutive sentences into rows itself)."""
+        texts = list(texts)
+        check_texts(texts, "texts")
+        if self._plain is None:
+            self._plain = Tokenizer.from_str(self._tokenizer.to_str())
+            self._plain.no_truncation()
+        encoded = self._plain.encode_batch(texts, add_special_tokens=False)
+        return [np.asarray(e.ids, dtype=np.int32) for e in encoded]
 
     def to_json(self, padding: bool = True) -> str:
         """This pipeline as a `tokenizers` `tokenizer.json`, for use without this toolkit.

@@ -65,7 +65,8 @@ class BertConfig:
     # -- presets
     @classmethod
     def preset(cls, name: str) -> "BertConfig":
-        """tiny (tests), mini, minilm-l6 (all-MiniLM-L6-v2), base, large (Google BERT)."""
+        """tiny (tests); mini, small, medium (the small BERTs of Turc et al. 2019); minilm-l6
+        (all-MiniLM-L6-v2); base, large (Google BERT)."""
         if name not in PRESETS:
             raise DistillError(f"unknown BERT preset {name!r}; known: {', '.join(PRESETS)}")
         return PRESETS[name]
@@ -163,6 +164,10 @@ PRESETS: dict[str, BertConfig] = {
                        intermediate_size=64, max_position=128),
     "mini": BertConfig("mini", vocab_size=30522, hidden_size=256, num_layers=4, num_heads=4,
                        intermediate_size=1024),
+    "small": BertConfig("small", vocab_size=30522, hidden_size=512, num_layers=4, num_heads=8,
+                        intermediate_size=2048),
+    "medium": BertConfig("medium", vocab_size=30522, hidden_size=512, num_layers=8, num_heads=8,
+                         intermediate_size=2048),
     "minilm-l6": BertConfig("minilm-l6", vocab_size=30522, hidden_size=384, num_layers=6,
                             num_heads=12, intermediate_size=1536),
     "base": BertConfig("base", vocab_size=30522, hidden_size=768, num_layers=12, num_heads=12,

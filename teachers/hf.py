@@ -296,7 +296,6 @@ def write_hf_folder(out, encoder: BertEncoder, output_weights: np.ndarray, outpu
                     label_names: list[str], vocab_path, lowercase: bool, max_seq_len: int,
                     tokenizer_json: str | None = None) -> Path:
     """Write a `BertForSequenceClassification` folder into the (new, empty) folder `out`."""
-    from distill.wordpiece import CLS, MASK, PAD, SEP, UNK
     from teachers.checkpoints import HF_METADATA, hf_arrays
 
     from safetensors.numpy import save_file
@@ -311,6 +310,32 @@ def write_hf_folder(out, encoder: BertEncoder, output_weights: np.ndarray, outpu
     _write_json(out / CONFIG, dict(sorted(config.items())))
     heads = {"output_weights": output_weights, "output_bias": output_bias}
     save_file(hf_arrays(encoder, "bert.", heads), str(out / WEIGHTS), metadata=HF_METADATA)
+    _write_tokenizer_files(out, vocab_path, lowercase, max_seq_len, tokenizer_json)
+    return out
+
+
+def write_hf_mlm_folder(out, encoder: BertEncoder, heads: dict[str, np.ndarray], vocab_path, lowercase: bool,
+                       max_seq_len: int, tokenizer_json: str | None = None) -> Path:
+    """Write a `BertForMaskedLM` folder (encoder with its pooler, the MLM head `heads` by Google name; the
+    output matrix is the word embeddings, tied) into the (new, empty) folder `out`."""
+    from teachers.checkpoints import HF_METADATA, hf_arrays
+
+    from safetensors.numpy import save_file
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    config = {"architectures": ["BertForMaskedLM"], **encoder.config.to_hf_json(), "tie_word_embeddings": True,
+              "torch_dtype": "float32"}
+    _write_json(out / CONFIG, dict(sorted(config.items())))
+    save_file(hf_arrays(encoder, "bert.", heads), str(out / WEIGHTS), metadata=HF_METADATA)
+    _write_tokenizer_files(out, vocab_path, lowercase, max_seq_len, tokenizer_json)
+    return out
+
+
+def _write_tokenizer_files(out: Path, vocab_path, lowercase: bool, max_seq_len: int, tokenizer_json: str | None):
+    """vocab.txt, tokenizer_config.json, special_tokens_map.json (and tokenizer.json) as `save_pretrained` writes them."""
+    from distill.wordpiece import CLS, MASK, PAD, SEP, UNK
+
     shutil.copyfile(vocab_path, out / VOCAB)
     specials = {"unk_token": UNK, "sep_token": SEP, "pad_token": PAD, "cls_token": CLS, "mask_token": MASK}
     _write_json(out / TOKENIZER_CONFIG, {"do_lower_case": bool(lowercase), "model_max_length": int(max_seq_len),
@@ -319,7 +344,6 @@ def write_hf_folder(out, encoder: BertEncoder, output_weights: np.ndarray, outpu
     _write_json(out / SPECIAL_TOKENS_MAP, specials)
     if tokenizer_json is not None:
         (out / TOKENIZER_JSON).write_text(tokenizer_json, encoding="utf-8")
-    return out
 
 
 # ----------------------------------------------------------------- helpers

@@ -18,6 +18,10 @@ split, so this module defines one, the same on every machine and every run:
    as whole movies allow. Fold 0 is test, fold 1 is dev, the rest is train.
 
 Rows keep their corpus order inside each split; `groups` holds the movie names.
+
+The synopses dropped in step 1 are in-domain text with no label:
+`plot_summaries()` returns all of them except those of dev and test movies, for
+pretraining without showing a model anything of a held-out movie.
 """
 
 from __future__ import annotations
@@ -86,6 +90,11 @@ def _read_corpus_bytes(data_dir) -> tuple[bytes, str, str]:
 
 def parse_corpus(raw_bz2: bytes, origin: str) -> Corpus:
     """Decompress and clean the corpus CSV (steps 1 and 2 of the module docstring)."""
+    return _clean(*_csv_rows(raw_bz2, origin), origin)
+
+
+def _csv_rows(raw_bz2: bytes, origin: str) -> tuple[list[str], list]:
+    """The header's column names and the data rows of the corpus CSV."""
     try:
         data = bz2.decompress(raw_bz2)
     except (OSError, ValueError) as exc:
@@ -95,6 +104,10 @@ def parse_corpus(raw_bz2: bytes, origin: str) -> Corpus:
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         raise DistillError(f"{origin}, line 1: no column {missing[0]!r} in the header (columns: {', '.join(header)})")
+    return header, rows
+
+
+def _clean(header: list[str], rows: list, origin: str) -> Corpus:
     i_cat, i_text, i_movie = (header.index(c) for c in REQUIRED_COLUMNS)
 
     first_row: dict[str, int] = {}  # text -> index into the kept lists
@@ -126,6 +139,37 @@ def parse_corpus(raw_bz2: bytes, origin: str) -> Corpus:
     require_two_labels([labels[i] for i in keep], origin, LABEL_NAMES)
     return Corpus([texts[i] for i in keep], np.asarray([labels[i] for i in keep], np.int32),
                   [movies[i] for i in keep])
+
+
+def plot_summaries(data_dir: str | os.PathLike | None = None, split: str = "train") -> list[str]:
+    """The `plot` rows (movie synopses, which the task drops) that a model trained on `split` may see.
+
+    In-domain text with no label, for pretraining a vocab or a BERT. For
+    "train": every synopsis except those of the dev and test movies, so
+    pretraining on them shows a model nothing of a held-out movie; most
+    synopses (about 940 of 1,097) are of movies with no review in the task,
+    which are in no split and leak nothing. For "dev" or "test": only that
+    split's movies. Texts are stripped, empty ones dropped and exact
+    duplicates kept once, in corpus order. `data_dir` is as for
+    `load_rt_polarity`.
+    """
+    if split not in ("train", "dev", "test"):
+        raise DistillError(f"{NAME}: no split {split!r} (train, dev or test)")
+    raw, origin, _ = _read_corpus_bytes(data_dir)
+    header, rows = _csv_rows(raw, origin)
+    corpus = _clean(header, rows, origin)
+    movies = {name: {corpus.movies[i] for i in indices}
+              for name, indices in split_indices(corpus.labels, corpus.movies).items()}
+    i_cat, i_text, i_movie = (header.index(c) for c in REQUIRED_COLUMNS)
+    plots = [(row.fields[i_movie].strip(), row.fields[i_text].strip()) for row in rows
+             if row.fields[i_cat].strip() == DROPPED_CATEGORY and row.fields[i_text].strip()]
+    if split == "train":   # a text that is also a held-out movie's synopsis is held out too
+        held_out = movies["dev"] | movies["test"]
+        held_out_texts = {text for movie, text in plots if movie in held_out}
+        kept = [text for movie, text in plots if movie not in held_out and text not in held_out_texts]
+    else:
+        kept = [text for movie, text in plots if movie in movies[split]]
+    return list(dict.fromkeys(kept))   # duplicates once, in corpus order
 
 
 def split_indices(labels: np.ndarray, groups: list[str], n_folds: int = N_FOLDS,

@@ -1,15 +1,16 @@
 """The `distill` command: parses arguments, then calls the packages.
 
-Kept thin on purpose: one module per command group (`data`, `teacher`,
-`materials`, `student`, `predict`, `explain`, `bench`, `report`, `run`), each with a
-`register(subparsers)` and its handlers. Every handler imports its package
-lazily (so `distill --help` does not pay for importing TensorFlow) and holds
-no logic beyond turning arguments into a call. Option defaults come from the
-config dataclasses (`distill.app.cli.defaults`), never restated here. A
-command may also register `check=`: cheap argument checks (names, files,
-writable folders: `distill.app.cli.checks`) run before TensorFlow is imported,
-so a mistake is reported at once, not after ~5 s of imports or an hour of
-work. A `DistillError` becomes one line on stderr and exit status 2.
+Kept thin on purpose: one module per command group (`data`, `tokenizer`,
+`teacher`, `materials`, `student`, `predict`, `explain`, `bench`, `report`,
+`run`), each with a `register(subparsers)` and its handlers. Every handler
+imports its package lazily (so `distill --help` does not pay for importing
+TensorFlow) and holds no logic beyond turning arguments into a call. Option
+defaults come from the config dataclasses (`distill.app.cli.defaults`), never
+restated here. A command may also register `check=`: cheap argument checks
+(names, files, writable folders: `distill.app.cli.checks`) run before
+TensorFlow is imported, so a mistake is reported at once, not after ~5 s of
+imports or an hour of work. A `DistillError` becomes one line on stderr and
+exit status 2.
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ import re
 import sys
 import tempfile
 
-from distill.app.cli import bench, data, explain, materials, predict, report, run, student, teacher
+from distill.app.cli import bench, data, explain, materials, predict, report, run, student, teacher, tokenizer
 from distill.app.cli.predict import PREDICTORS, load_predictor  # noqa: F401  (the public names of the old module)
 from distill.errors import DistillError
 
-COMMAND_GROUPS = (data, teacher, predict, explain, materials, student, bench, run, report)
+COMMAND_GROUPS = (data, tokenizer, teacher, predict, explain, materials, student, bench, run, report)
 """In the order `distill --help` lists them."""
 
 

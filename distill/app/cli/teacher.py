@@ -1,4 +1,4 @@
-"""`distill teacher info|finetune|tune|eval|export`.
+"""`distill teacher info|finetune|pretrain|tune|eval|export` (`pretrain` lives in `distill.app.cli.pretrain`).
 
 A teacher is a name (minilm-l6, bert-base, a preset) or a folder (`--teacher
 PATH`: a Hugging Face BERT folder or a Google checkpoint folder); `eval` takes
@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 
 from distill import distribute
-from distill.app.cli import checks, tasks
+from distill.app.cli import checks, pretrain, tasks
 from distill.app.cli.defaults import FINETUNE, given, with_default
 from distill.app.cli.types import (fraction_below_one, non_negative_float, positive_float, positive_floats,
                                     positive_int, positive_ints, random_seed, seq_len)
@@ -44,6 +44,8 @@ def register(subparsers) -> None:
                         "an interrupted run with the same options resumes from its last finished epoch)")
     p.add_argument("--strategy", choices=distribute.STRATEGIES, default="auto", help=distribute.HELP)
     p.set_defaults(handler=finetune, check=check_finetune)
+
+    pretrain.register(teacher)
 
     p = teacher.add_parser("tune", help="grid over batch size x learning rate on dev, then the best with N seeds")
     _add_finetune_options(p)

@@ -7,12 +7,15 @@ benchmark results (`bench.json` from `distill bench`) and materials files
 under one runs folder, and writes, per task, a Markdown table (accuracy as
 mean ± sd over seeds, it/s, speed-up and accuracy kept against every
 teacher), a PNG of test accuracy against it/s with the Pareto front, PNG
-training curves from the TensorBoard scalars, `report.md` embedding them and
+training curves from the TensorBoard scalars, a section per pretraining run
+(`distill teacher pretrain`: throughput, MLM loss, fine-tuned accuracy
+against pretraining epochs, with its PNG), `report.md` embedding them and
 `report.json` holding every number of the tables.
 
-- `collect`: reading run folders (through `distill.runfiles.read_run`), bench files, materials files;
-- `tables`: grouping runs by seed, mean ± sd, the per-task tables;
-- `plots`: the accuracy-vs-speed plot and its label layout;
+- `collect`: reading run folders (through `distill.runfiles.read_run`), pretraining runs, bench files,
+  materials files;
+- `tables`: grouping runs by seed, mean ± sd, the per-task tables, a pretraining run's numbers;
+- `plots`: the accuracy-vs-speed plot and its label layout, a pretraining run's plot;
 - `curves`: TensorBoard scalars and training curves;
 - `markdown`: report.md, report.json and `write_report`.
 """
@@ -23,28 +26,33 @@ from distill.app.report.collect import (
     BenchRow,
     Collection,
     MaterialsRecord,
+    PretrainRecord,
     RunRecord,
     collect,
     load_bench,
     load_materials,
+    load_pretrain,
     load_run,
 )
 from distill.app.report.curves import EVENT_PREFIX, pick_curves, plot_training_curves, read_scalars
-from distill.app.report.markdown import SCHEMA, Report, task_table_markdown, write_report
-from distill.app.report.plots import pareto_front, plot_accuracy_vs_speed
+from distill.app.report.markdown import SCHEMA, Report, pretraining_markdown, task_table_markdown, write_report
+from distill.app.report.plots import pareto_front, plot_accuracy_vs_speed, plot_pretraining
 from distill.app.report.tables import (
     EVAL_MODE,
     NOT_CONFIG,
     PREFERRED_MODE,
     RunGroup,
     build_tables,
+    epoch_label,
     group_runs,
     mean_sd,
+    pretraining_summary,
 )
 
 __all__ = [
     "BenchRow", "Collection", "EVAL_MODE", "EVENT_PREFIX", "MaterialsRecord", "NOT_CONFIG", "PREFERRED_MODE",
-    "ROW_KINDS", "RUN_KINDS", "Report", "RunGroup", "RunRecord", "SCHEMA", "build_tables", "collect",
-    "group_runs", "load_bench", "load_materials", "load_run", "mean_sd", "pareto_front", "pick_curves",
-    "plot_accuracy_vs_speed", "plot_training_curves", "read_scalars", "task_table_markdown", "write_report",
+    "PretrainRecord", "ROW_KINDS", "RUN_KINDS", "Report", "RunGroup", "RunRecord", "SCHEMA", "build_tables",
+    "collect", "epoch_label", "group_runs", "load_bench", "load_materials", "load_pretrain", "load_run", "mean_sd",
+    "pareto_front", "pick_curves", "plot_accuracy_vs_speed", "plot_pretraining", "plot_training_curves",
+    "pretraining_summary", "read_scalars", "task_table_markdown", "write_report",
 ]

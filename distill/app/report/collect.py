@@ -2,11 +2,19 @@
 
 Owns turning files into records: `load_run` (a teacher or student run folder,
 read through `distill.runfiles.read_run`, plus its `eval_results.json`),
-`load_bench` (one `bench.json` from `distill bench`), `load_materials` (the
-per-split facts a materials file records) and `collect`, which walks a runs
-folder and gathers them all into a `Collection`. Runs that are not (yet)
-reportable are skipped with a reason; malformed files are errors naming the
-file (and, for run.json, the field).
+`load_pretrain` (a pretraining run folder from `distill teacher pretrain`:
+its epochs.jsonl, train_results.json and finetune.jsonl, complete or still
+running), `load_bench` (one `bench.json` from `distill bench`),
+`load_materials` (the per-split facts a materials file records) and
+`collect`, which walks a runs folder and gathers them all into a
+`Collection`. Runs that are not (yet) reportable are skipped with a reason;
+malformed files are errors naming the file (and, for run.json, the field).
+
+Run folders inside a pretraining run (its `finetune/epoch-K/` teacher runs)
+are not models of the main tables: they answer "how good is the encoder
+after K epochs of pretraining" and are reported in the pretraining section
+only. The JSON-lines files are read here, without TensorFlow; a line a kill
+cut short is skipped and counted, as `teachers.pretrain.read_finetunes` does.
 """
 
 from __future__ import annotations
@@ -17,9 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from distill.errors import DistillError
-from distill.runfiles import EVAL_RESULTS, RUN_FILE, TENSORBOARD_DIR, read_run
+from distill.runfiles import (EPOCHS_FILE, EVAL_RESULTS, RUN_FILE, TENSORBOARD_DIR, TRAIN_RESULTS, RunInfo,
+                              read_json_or_none, read_run)
 
 RUN_KINDS = ("teacher", "student")
+PRETRAIN_KIND = "pretrain"
+FINETUNE_FILE = "finetune.jsonl"     # teachers.pretrain.FINETUNE_FILE (not imported: that imports TensorFlow)
 ROW_KINDS = ("teacher", "student", "preset")
 
 
@@ -75,6 +86,33 @@ class MaterialsRecord:
 
 
 @dataclass
+class PretrainRecord:
+    """One pretraining run folder (`distill teacher pretrain`), finished or not."""
+
+    path: Path
+    name: str                # the encoder: a preset ("mini") or the teacher continued ("minilm-l6")
+    corpus: str              # run.json's task: the corpus sources joined by " + "
+    config: dict             # PretrainConfig
+    complete: bool
+    interrupted: bool
+    epochs_run: int          # epochs finished (the last in epochs.jsonl)
+    epochs_planned: int | None
+    random_init: bool | None
+    start: str | None        # where the start weights came from
+    params: int | None
+    history: list[dict]      # epochs.jsonl records, one per epoch, in order
+    throughput: dict         # tokens_per_s, gflop_per_s, ... and "source" (train_results.json | epochs.jsonl)
+    finetunes: list[dict]    # finetune.jsonl records, the last for each pretraining epoch, in order
+    notes: list[str] = field(default_factory=list)   # lines skipped (cut short by a kill)
+
+    @property
+    def status(self) -> str:
+        if self.complete:
+            return "complete"
+        return "interrupted" if self.interrupted else "not complete (still running, or killed)"
+
+
+@dataclass
 class Collection:
     """Everything found under a runs folder."""
 
@@ -83,6 +121,7 @@ class Collection:
     bench: list[BenchRow] = field(default_factory=list)
     machines: list[dict] = field(default_factory=list)      # {"source": str, "machine": {...}}
     materials: list[MaterialsRecord] = field(default_factory=list)
+    pretrains: list[PretrainRecord] = field(default_factory=list)
     explains: list[dict] = field(default_factory=list)      # explain.json records, with "path"
     skipped: list[dict] = field(default_factory=list)       # {"path": str, "reason": str}
 
@@ -116,7 +155,7 @@ def _name_of(value) -> str | None:
     return None
 
 
-def load_run(run_dir: str | os.PathLike) -> RunRecord | str:
+def load_run(run_dir: str | os.PathLike, info: RunInfo | None = None) -> RunRecord | str:
     """The run in `run_dir`, or a string saying why it is not (yet) reportable.
 
     A run that is not complete, or has no eval_results.json yet, is skipped
@@ -125,7 +164,7 @@ def load_run(run_dir: str | os.PathLike) -> RunRecord | str:
     malformed run.json is an error naming the file and the field.
     """
     run_dir = Path(run_dir)
-    info = read_run(run_dir)
+    info = info if info is not None else read_run(run_dir)
     if info.kind not in RUN_KINDS:
         return f"kind {info.kind!r} is not a teacher or student run"
     if not info.complete:
@@ -156,6 +195,100 @@ def _origin(kind: str, provenance: dict) -> dict:
         origin = {"teacher": _name_of(materials.get("teacher")),
                   "materials": (materials.get("sha256") or "")[:8] or None}
     return {k: v for k, v in origin.items() if v is not None}
+
+
+def read_jsonl(path: Path) -> tuple[list[tuple[int, dict]], int]:
+    """The (line number, object) of every line of a JSON-lines file, and how many lines were cut short.
+
+    A line that is not JSON is what a kill mid-write leaves (and a resumed run appends after it), so
+    it is skipped and counted; a line that is JSON but not an object is an error naming the line.
+    """
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise DistillError(f"{path}: cannot read ({exc.strerror})") from None
+    records, cut = [], 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            cut += 1
+            continue
+        if not isinstance(record, dict):
+            raise DistillError(f"{path}: line {number}: expected a JSON object")
+        records.append((number, record))
+    return records, cut
+
+
+def _by_epoch(path: Path, key: str, notes: list[str]) -> list[dict]:
+    """A JSON-lines file's records keyed by the int `key`, the last line for each value winning
+    (a resumed run may repeat one), in order of `key`."""
+    if not path.is_file():
+        return []
+    records, cut = read_jsonl(path)
+    if cut:
+        notes.append(f"{path.name}: {cut} line(s) cut short (a killed run), skipped")
+    by_key = {}
+    for number, record in records:
+        value = record.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise DistillError(f"{path}: line {number}: {key!r} must be an int >= 0, got {value!r}")
+        by_key[value] = record
+    return [by_key[k] for k in sorted(by_key)]
+
+
+def _median(values: list[float]) -> float | None:
+    values = sorted(values)
+    if not values:
+        return None
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
+def _pretrain_throughput(run_dir: Path, history: list[dict]) -> dict:
+    """tokens/s and GFLOP/s of a pretraining run: train_results.json's (written at the end), else the
+    median of epochs.jsonl's epochs after the first (the first pays for tracing), else of all."""
+    results = read_json_or_none(run_dir / TRAIN_RESULTS)
+    if isinstance(results, dict) and isinstance(results.get("tokens_per_s"), (int, float)):
+        keys = ("tokens_per_s", "gflop_per_s", "train_flops_per_token", "mean_row_tokens", "tokens_per_epoch")
+        return {**{k: results.get(k) for k in keys}, "source": f"{TRAIN_RESULTS}: median of the epochs after the first"}
+    out = {"source": None}
+    for key in ("tokens_per_s", "gflop_per_s"):
+        values = [r[key] for r in history if isinstance(r.get(key), (int, float))]
+        steady = [r[key] for r in history[1:] if isinstance(r.get(key), (int, float))]
+        out[key] = _median(steady or values)
+        if out[key] is not None:
+            out["source"] = f"{EPOCHS_FILE}: median of the epochs" + (" after the first" if steady else "")
+    return out
+
+
+def load_pretrain(run_dir: str | os.PathLike, info: RunInfo | None = None) -> PretrainRecord:
+    """The pretraining run in `run_dir`, as far as it got: MLM history, throughput, fine-tunings."""
+    run_dir = Path(run_dir)
+    info = info if info is not None else read_run(run_dir, PRETRAIN_KIND)
+    notes: list[str] = []
+    history = _by_epoch(run_dir / EPOCHS_FILE, "epoch", notes)
+    finetunes = _by_epoch(run_dir / FINETUNE_FILE, "pretrain_epoch", notes)
+    for record in finetunes:
+        for split in ("dev", "test"):
+            if record.get(split) is not None and not isinstance(record[split], dict):
+                raise DistillError(f"{run_dir / FINETUNE_FILE}: pretraining epoch {record['pretrain_epoch']}: "
+                                   f"{split!r} must be an object of metrics or null")
+        if not isinstance(record.get("curve", []), list):
+            raise DistillError(f"{run_dir / FINETUNE_FILE}: pretraining epoch {record['pretrain_epoch']}: "
+                               "'curve' must be a list")
+    planned = info.config.get("epochs")
+    random_init = info.provenance.get("random_init")
+    return PretrainRecord(
+        path=run_dir, name=info.name, corpus=info.task, config=info.config, complete=info.complete,
+        interrupted=info.interrupted, epochs_run=max([r["epoch"] for r in history] + [info.epochs_run]),
+        epochs_planned=planned if isinstance(planned, int) else None,
+        random_init=random_init if isinstance(random_init, bool) else None,
+        start=info.provenance.get("start") if isinstance(info.provenance.get("start"), str) else None,
+        params=info.params, history=history, throughput=_pretrain_throughput(run_dir, history),
+        finetunes=finetunes, notes=notes)
 
 
 def load_bench(path: str | os.PathLike) -> tuple[list[BenchRow], dict]:
@@ -222,8 +355,15 @@ def collect(runs_dir: str | os.PathLike, exclude: str | os.PathLike | None = Non
         return kept is None or any(path.resolve().is_relative_to(k) for k in kept)
 
     found = Collection(runs_dir=runs_dir)
+    inside = _InsidePretrain(runs_dir)
     for meta in filter(wanted, _walk(runs_dir, RUN_FILE, skip)):
-        run = load_run(meta.parent)
+        if inside(meta.parent):
+            continue   # a pretraining run's fine-tuning: shown with that run, not in the main tables
+        info = read_run(meta.parent)
+        if info.kind == PRETRAIN_KIND:
+            found.pretrains.append(load_pretrain(meta.parent, info))
+            continue
+        run = load_run(meta.parent, info)
         if isinstance(run, str):
             found.skipped.append({"path": str(meta.parent), "reason": run})
         else:
@@ -242,6 +382,27 @@ def collect(runs_dir: str | os.PathLike, exclude: str | os.PathLike | None = Non
             if name.endswith(".h5") and wanted(Path(dirpath) / name) and _is_materials(Path(dirpath) / name):
                 found.materials.append(load_materials(Path(dirpath) / name))
     return found
+
+
+class _InsidePretrain:
+    """Whether a folder lies inside a pretraining run folder (a run.json of kind "pretrain" in one of
+    its parents, up to the runs folder), with the answer for each parent remembered."""
+
+    def __init__(self, root: Path):
+        self.root = root.resolve()
+        self.known: dict[Path, bool] = {}
+
+    def is_pretrain(self, folder: Path) -> bool:
+        if folder not in self.known:
+            raw = read_json_or_none(folder / RUN_FILE)
+            self.known[folder] = isinstance(raw, dict) and raw.get("kind") == PRETRAIN_KIND
+        return self.known[folder]
+
+    def __call__(self, folder: Path) -> bool:
+        folder = folder.resolve()
+        if not folder.is_relative_to(self.root):
+            return False
+        return any(self.is_pretrain(parent) for parent in folder.parents if parent.is_relative_to(self.root))
 
 
 def _is_materials(path: Path) -> bool:

@@ -2,7 +2,8 @@
 
 Owns `write_report` (collect a runs folder, build the tables, draw the
 plots and curves, write `report.md` and `report.json`), `task_table_markdown`
-and the other Markdown sections (bench detail, materials, skipped runs).
+and the other Markdown sections (bench detail, pretraining runs, materials,
+skipped runs).
 
 Why it/s comes from `distill bench` and not from the runs: only the bench
 measures every model one after another on the same inputs and machine, so
@@ -24,8 +25,9 @@ from pathlib import Path
 
 from distill.app.report.collect import RUN_KINDS, collect
 from distill.app.report.curves import plot_training_curves, read_scalars
-from distill.app.report.plots import plot_accuracy_vs_speed
-from distill.app.report.tables import EVAL_MODE, PREFERRED_MODE, build_tables, group_runs, setting, speed_words
+from distill.app.report.plots import plot_accuracy_vs_speed, plot_pretraining
+from distill.app.report.tables import (EVAL_MODE, PREFERRED_MODE, build_tables, group_runs, pretraining_summary,
+                                       setting, speed_words)
 from distill.errors import DistillError
 from distill.runfiles import TENSORBOARD_DIR, check_writable
 
@@ -109,6 +111,54 @@ def _bench_detail_markdown(table: dict) -> str:
     return "\n".join(lines) if len(lines) > 2 else ""
 
 
+PRETRAIN_HEADER = ("| pretraining epoch | dev MLM loss | dev MLM accuracy | fine-tuned dev accuracy | "
+                   "fine-tuned test accuracy | best fine-tuning epoch |")
+
+
+def _pct1(value) -> str:
+    return "—" if value is None else f"{100 * value:.2f}"
+
+
+def pretraining_markdown(summary: dict, image: str | None) -> str:
+    """One pretraining run: heading, throughput, last MLM numbers, fine-tuned accuracy per pretraining
+    epoch (when it was fine-tuned as it learned) and its PNG."""
+    planned = f" of {summary['epochs_planned']}" if summary["epochs_planned"] else ""
+    lines = [f"### {summary['name']} on {summary['corpus']}: {summary['epochs_run']}{planned} epochs, "
+             f"{summary['status']}", ""]
+    start = "random init" if summary["random_init"] else (summary["start"] or "unknown")
+    lines.append(f"`{summary['path']}`; {_params(summary['params'])} parameters; start: {start}.")
+    t = summary["throughput"]
+    if t.get("tokens_per_s") is not None:
+        extra = ""
+        if t.get("train_flops_per_token"):
+            extra += f"; {t['train_flops_per_token']:,.0f} training FLOPs per token"
+        if t.get("mean_row_tokens"):
+            extra += f", rows of {t['mean_row_tokens']:.1f} tokens on average"
+        lines += ["", f"Throughput: **{t['tokens_per_s']:,.0f} tokens/s**, "
+                      f"{_num(t.get('gflop_per_s'), '.2f')} GFLOP/s (from {t['source']}){extra}."]
+    else:
+        lines += ["", "Throughput: no finished epoch yet."]
+    final = summary["final"]
+    if final.get("epoch") is not None:
+        lines += ["", f"Epoch {final['epoch']}: train MLM loss {_num(final['train_loss'], '.4f')} "
+                      f"(masked-token accuracy {_pct1(final['train_accuracy'])} %), dev MLM loss "
+                      f"{_num(final['dev_loss'], '.4f')} (accuracy {_pct1(final['dev_accuracy'])} %)."]
+    if summary["finetunes"]:
+        tasks = ", ".join(summary["finetune_tasks"]) or "a task"
+        lines += ["", f"Accuracy against pretraining epochs: the checkpoint of each epoch fine-tuned on {tasks} "
+                      "(accuracies in %; MLM numbers on the held-out rows):", "", PRETRAIN_HEADER,
+                  "|---|---:|---:|---:|---:|---:|"]
+        for f in summary["finetunes"]:
+            lines.append(f"| {f['label']} | {_num(f['mlm_dev_loss'], '.4f')} | {_pct1(f['mlm_dev_accuracy'])} | "
+                         f"{_pct1(f['dev_accuracy'])} | {_pct1(f['test_accuracy'])} | "
+                         f"{'—' if f['best_epoch'] is None else f['best_epoch']} |")
+    if image:
+        lines += ["", f"![{summary['name']} pretraining: fine-tuned accuracy and MLM loss]({image})"]
+    for note in summary["notes"]:
+        lines += ["", f"_{note}._"]
+    return "\n".join(lines)
+
+
 def _curve_groups(table: dict, kind: str, runs_of: dict) -> list[dict]:
     """The TensorBoard scalars of every run of the table's `kind` rows, grouped as in the table."""
     out = []
@@ -138,10 +188,10 @@ def write_report(runs_dir: str | os.PathLike, out_dir: str | os.PathLike | None 
     for folder in dict.fromkeys((out, md_path.parent)):   # before collecting and plotting, not after
         check_writable(folder, what="report folder", create=False)
     found = collect(runs_dir, exclude=out, include=include)
-    if not found.runs and not found.bench:
+    if not found.runs and not found.bench and not found.pretrains:
         skipped = f" ({len(found.skipped)} runs skipped: not complete or no eval_results.json)" if found.skipped else ""
-        raise DistillError(f"{runs_dir}: no finished teacher/student runs (run.json + eval_results.json) "
-                           f"and no bench.json found{skipped}")
+        raise DistillError(f"{runs_dir}: no finished teacher/student runs (run.json + eval_results.json), "
+                           f"no pretraining runs and no bench.json found{skipped}")
     out.mkdir(parents=True, exist_ok=True)
     tables = build_tables(found, batch_size=batch_size)
     runs_of = {(g.task, g.kind, g.label): g.runs for g in group_runs(found.runs)}
@@ -197,6 +247,22 @@ def write_report(runs_dir: str | os.PathLike, out_dir: str | os.PathLike | None 
         missing = [r["model"] for r in table["rows"] if r["kind"] in RUN_KINDS and r["model"] not in with_curves]
         if missing:
             md.append(f"\nNo TensorBoard scalars for: {', '.join(missing)}.")
+    pretraining = []
+    if found.pretrains:
+        md += ["", "## Pretraining", "", "Masked-LM pretraining runs (`distill teacher pretrain`). Where a run was "
+               "fine-tuned as it learned (finetune.jsonl), its fine-tuning runs (`finetune/epoch-K/`) are shown "
+               "here only, not in the tables above."]
+        names = [p.path.name for p in found.pretrains]
+        for i, record in enumerate(found.pretrains):
+            summary = pretraining_summary(record)
+            stem = record.path.name if names.count(record.path.name) == 1 else f"{record.path.name}-{i + 1}"
+            image = out / f"pretrain-{stem}.png"
+            drawn = plot_pretraining(summary, image)
+            if drawn is not None:
+                images.append(image)
+            summary["plot"] = {"path": rel(image)} if drawn is not None else None
+            md += ["", pretraining_markdown(summary, rel(image) if drawn is not None else None)]
+            pretraining.append(summary)
     if found.materials:
         md += ["", "## Teaching materials", "", "| file | task | teacher | split | rows | teacher acc (%) | "
                "teacher it/s |", "|---|---|---|---|---:|---:|---:|"]
@@ -229,14 +295,15 @@ def write_report(runs_dir: str | os.PathLike, out_dir: str | os.PathLike | None 
         "machines": found.machines, "tasks": tables,
         "materials": [{"path": str(m.path), "task": m.task, "teacher": m.teacher, "splits": m.splits}
                       for m in found.materials],
+        "pretraining": pretraining,
         "explains": [{k: v for k, v in e.items() if k != "attributions"} for e in found.explains],
         "skipped": found.skipped, "images": [rel(p) for p in images],
     }
     json_path = out / "report.json"
     _write_text(json_path, json.dumps(data, indent=2, default=str))
     _write_text(md_path, "\n".join(md) + "\n")
-    echo(f"report: {md_path} ({len(tables)} task(s), {len(found.runs)} runs, {len(found.bench)} bench rows, "
-         f"{len(images)} images in {out})")
+    echo(f"report: {md_path} ({len(tables)} task(s), {len(found.runs)} runs, {len(found.pretrains)} pretraining "
+         f"runs, {len(found.bench)} bench rows, {len(images)} images in {out})")
     return Report(markdown=md_path, json=json_path, images=images, data=data)
 
 

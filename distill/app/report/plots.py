@@ -3,8 +3,10 @@
 Owns `plot_accuracy_vs_speed` (test accuracy against it/s on a log axis,
 error bars over seeds, the Pareto front, presets as vertical lines),
 `pareto_front`, the label layout that keeps point names from overlapping
-(`_label_points`), and `new_figure` / `save_png`: figures drawn by Agg
-without pyplot, written atomically.
+(`_label_points`), `plot_pretraining` (a pretraining run: fine-tuned
+accuracy against pretraining epochs, each fine-tuning's validation curve,
+the MLM loss), and `new_figure` / `save_png`: figures drawn by Agg without
+pyplot, written atomically.
 """
 
 from __future__ import annotations
@@ -125,3 +127,95 @@ def _label_points(ax, points: list[tuple[float, float]], labels: list[str], font
                         arrowprops=dict(arrowstyle="-", color="grey", linewidth=0.5) if moved else None)
 
 
+
+
+def plot_pretraining(summary: dict, path: str | os.PathLike) -> dict | None:
+    """A pretraining run's PNG (`tables.pretraining_summary`'s dict); None when there is nothing to draw.
+
+    With fine-tunings: left, fine-tuned dev and test accuracy against the pretraining epoch (and the
+    dev MLM accuracy on a twin axis); middle, each fine-tuning's dev accuracy per fine-tuning epoch,
+    coloured by its pretraining epoch (viridis, with a colorbar). Always (when epochs.jsonl has
+    epochs): right, the train and dev MLM loss per pretraining epoch. Returns what was drawn and the
+    Figure (for tests).
+    """
+    from matplotlib import colormaps
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+    from matplotlib.ticker import MaxNLocator
+
+    finetunes, history = summary["finetunes"], summary["history"]
+    if not finetunes and not history:
+        return None
+    panels = 3 if finetunes else 1
+    fig = new_figure(5.2 * panels, 4.6)
+    axes = list(fig.subplots(1, panels)) if panels > 1 else [fig.add_subplot()]
+    drawn: dict = {}
+    if finetunes:
+        ax, ax_curves = axes[0], axes[1]
+        epochs = [f["pretrain_epoch"] for f in finetunes]
+        for key, colour, marker in (("dev_accuracy", "tab:blue", "o"), ("test_accuracy", "tab:orange", "s")):
+            points = [(e, 100 * f[key]) for e, f in zip(epochs, finetunes) if f[key] is not None]
+            if points:
+                ax.plot(*zip(*points), marker=marker, color=colour, gid=f"finetuned-{key}",
+                        label=f"fine-tuned {key.split('_')[0]} accuracy")
+                drawn[key] = points
+        mlm = [(e, 100 * f["mlm_dev_accuracy"]) for e, f in zip(epochs, finetunes) if f["mlm_dev_accuracy"] is not None]
+        if mlm:
+            twin = ax.twinx()
+            twin.plot(*zip(*mlm), marker="^", linestyle="--", color="grey", gid="mlm-dev-accuracy",
+                      label="dev MLM accuracy (right axis)")
+            twin.set_ylabel("dev MLM accuracy (%)", color="dimgrey")
+            drawn["mlm_dev_accuracy"] = mlm
+            handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
+            ax.legend(handles=handles, fontsize=8, loc="best")
+        elif drawn:
+            ax.legend(fontsize=8, loc="best")
+        tasks = ", ".join(summary["finetune_tasks"]) or "the task"
+        ax.set_xlabel("pretraining epoch (0: before pretraining)")
+        ax.set_ylabel(f"fine-tuned accuracy on {tasks} (%)")
+        ax.set_title("fine-tuned accuracy against pretraining")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(True, alpha=0.3)
+
+        norm = Normalize(min(epochs), max(epochs) if max(epochs) > min(epochs) else min(epochs) + 1)
+        cmap = colormaps["viridis"]
+        drawn["curves"] = {}
+        for e, f in zip(epochs, finetunes):
+            points = [(c["epoch"], 100 * c["dev_accuracy"]) for c in f["curve"]
+                      if isinstance(c.get("epoch"), (int, float)) and isinstance(c.get("dev_accuracy"), (int, float))]
+            if points:
+                ax_curves.plot(*zip(*points), marker="o", markersize=3, color=cmap(norm(e)), gid=f"curve-{e}")
+                drawn["curves"][e] = points
+        bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax_curves)
+        bar.set_ticks(sorted(set(epochs)))
+        bar.set_label("pretraining epoch")
+        steps = [x for points in drawn["curves"].values() for x, _ in points]
+        if steps and max(steps) - min(steps) < 2:   # one or two fine-tuning epochs: no fractional ticks
+            ax_curves.set_xlim(min(steps) - 0.5, max(steps) + 0.5)
+        ax_curves.set_xlabel("fine-tuning epoch")
+        ax_curves.set_ylabel("dev accuracy (%)")
+        ax_curves.set_title("each fine-tuning's validation curve")
+        ax_curves.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax_curves.grid(True, alpha=0.3)
+    ax_mlm = axes[-1]
+    start = next((f["mlm_dev_loss"] for f in finetunes if f["pretrain_epoch"] == 0 and f["mlm_dev_loss"] is not None),
+                 None)
+    for key, colour in (("train_loss", "tab:blue"), ("dev_loss", "tab:red")):
+        points = [(r["epoch"], r[key]) for r in history if isinstance(r.get(key), (int, float))]
+        if key == "dev_loss" and start is not None and all(e != 0 for e, _ in points):
+            points.insert(0, (0, start))
+        if points:
+            ax_mlm.plot(*zip(*points), marker="o", markersize=3, color=colour, gid=f"mlm-{key}",
+                        label=f"{key.split('_')[0]} MLM loss")
+            drawn[f"mlm_{key}"] = points
+    ax_mlm.set_xlabel("pretraining epoch")
+    ax_mlm.set_ylabel("masked-LM loss (cross-entropy)")
+    ax_mlm.set_title("masked-LM loss")
+    ax_mlm.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax_mlm.grid(True, alpha=0.3)
+    if ax_mlm.get_legend_handles_labels()[0]:
+        ax_mlm.legend(fontsize=8)
+    fig.suptitle(f"pretraining {summary['name']} on {summary['corpus']} ({summary['folder']})")
+    fig.tight_layout()
+    save_png(fig, Path(path))
+    return {"points": drawn, "figure": fig}

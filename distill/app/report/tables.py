@@ -5,7 +5,9 @@ labelled so that same-named models can be told apart), `mean_sd`, and
 `build_tables`: per task, one row per model (or bench-only preset) with
 accuracy as mean ± sample sd, the it/s picked from the bench rows (or the
 run's own evaluation speed when no bench row exists), speed-up and accuracy
-kept against every teacher: every number `report.json` records.
+kept against every teacher: every number `report.json` records. Also
+`pretraining_summary`: the numbers of one pretraining run (throughput, MLM
+history, and fine-tuned accuracy against pretraining epochs).
 
 Why runs are grouped: a model is trained with several seeds so that a
 difference between models can be told from seed noise; runs whose config
@@ -20,7 +22,7 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from distill.app.report.collect import BenchRow, Collection, RunRecord
+from distill.app.report.collect import BenchRow, Collection, PretrainRecord, RunRecord
 from distill.metrics import primary_metric
 
 PREFERRED_MODE = "text"
@@ -257,3 +259,58 @@ def setting(batch, mode) -> str:
     return f"batch {batch}, {what}"
 
 
+
+
+# -------------------------------------------------------------- pretraining
+MLM_KEYS = ("epoch", "step", "train_loss", "train_accuracy", "dev_loss", "dev_accuracy", "learning_rate",
+            "tokens_per_s", "gflop_per_s", "train_seconds")
+
+
+def epoch_label(epoch: int, random_init: bool | None) -> str:
+    """How the report names a pretraining epoch: epoch 0 is the start (random weights, or a teacher's)."""
+    if epoch == 0:
+        return "0 (random init)" if random_init else "0 (start)"
+    return str(epoch)
+
+
+def _number(*values):
+    return next((float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)), None)
+
+
+def _metric_scalars(metrics) -> dict | None:
+    return None if not isinstance(metrics, dict) else \
+        {k: v for k, v in metrics.items() if not isinstance(v, (dict, list))}
+
+
+def pretraining_summary(record: PretrainRecord) -> dict:
+    """Every number the report shows of one pretraining run (an entry of report.json's `pretraining`).
+
+    A fine-tuning's MLM numbers are those finetune.jsonl copied when it ran, else those epochs.jsonl
+    holds for that epoch (epoch 0 has none there: it is measured before training)."""
+    mlm = {r["epoch"]: r for r in record.history}
+    finetunes = []
+    for f in record.finetunes:
+        epoch = f["pretrain_epoch"]
+        at = mlm.get(epoch, {})
+        dev, test = _metric_scalars(f.get("dev")), _metric_scalars(f.get("test"))
+        finetunes.append({
+            "pretrain_epoch": epoch, "label": epoch_label(epoch, record.random_init), "task": f.get("task"),
+            "mlm_dev_loss": _number(f.get("mlm_dev_loss"), at.get("dev_loss")),
+            "mlm_dev_accuracy": _number(f.get("mlm_dev_accuracy"), at.get("dev_accuracy")),
+            "dev_accuracy": _number((dev or {}).get("accuracy")),
+            "test_accuracy": _number((test or {}).get("accuracy")),
+            "best_epoch": f.get("best_epoch"), "run": str(record.path / f["run"]) if f.get("run") else None,
+            "dev": dev, "test": test, "curve": [c for c in f.get("curve") or [] if isinstance(c, dict)],
+            "seconds": f.get("seconds")})
+    last = record.history[-1] if record.history else {}
+    return {
+        "path": str(record.path), "folder": record.path.name, "name": record.name, "corpus": record.corpus,
+        "status": record.status, "complete": record.complete, "interrupted": record.interrupted,
+        "epochs_run": record.epochs_run, "epochs_planned": record.epochs_planned,
+        "random_init": record.random_init, "start": record.start, "params": record.params, "config": record.config,
+        "throughput": record.throughput,
+        "final": {k: last.get(k) for k in ("epoch", "train_loss", "train_accuracy", "dev_loss", "dev_accuracy")},
+        "history": [{k: r.get(k) for k in MLM_KEYS if k in r} for r in record.history],
+        "finetune_tasks": sorted({str(f["task"]) for f in finetunes if f["task"]}),
+        "finetunes": finetunes, "notes": record.notes,
+    }
