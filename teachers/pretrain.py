@@ -399,6 +399,7 @@ def new_teacher(preset: str, vocab_dir=None, config: PretrainConfig | None = Non
     """A BERT of size `preset` with random weights, to be pretrained: its vocab the tokenizer folder
     `vocab_dir` (`distill tokenizer train`), else the uncased BERT vocab; vocab_size set to the vocab's,
     dropout to `config.dropout`. Seed first (`keras.utils.set_random_seed`): the weights are drawn here."""
+    from distill.wordpiece import read_vocab
     from teachers.bert import BertConfig, BertEncoder
     from teachers.registry import LoadedTeacher, _uncased_bert_vocab, make_tokenizer
 
@@ -409,8 +410,8 @@ def new_teacher(preset: str, vocab_dir=None, config: PretrainConfig | None = Non
         vocab_path, lowercase = read_tokenizer_folder(vocab_dir)
     else:
         vocab_path, lowercase = _uncased_bert_vocab(), True
-    tokens = sum(1 for _ in open(vocab_path, encoding="utf-8"))
-    bert = dataclasses.replace(BertConfig.preset(preset), vocab_size=tokens, dropout=config.dropout)
+    bert = dataclasses.replace(BertConfig.preset(preset), vocab_size=len(read_vocab(vocab_path)),
+                               dropout=config.dropout)
     tokenizer = make_tokenizer(Path(vocab_path), lowercase, config.max_seq_len, bert)
     return LoadedTeacher(preset, bert, BertEncoder(bert), tokenizer, Path(vocab_path),
                          f"random initialisation of a new BERT ({preset}), to be pretrained", None, True)
