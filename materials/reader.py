@@ -119,6 +119,17 @@ class MaterialsFile:
         stop = self.rows(split) if stop is None else min(int(stop), self.rows(split))
         return {name: _read(group[name], start, stop) for name in fields}
 
+    def token_ids_used(self, splits, chunk_rows: int = 8192) -> np.ndarray:
+        """The sorted distinct token ids of `splits`' rows (padding past each row's end left out), read
+        in chunks so an augmented split is never loaded whole."""
+        seen = np.zeros(self.h5["embedding"].shape[0], dtype=bool)
+        for split in splits:
+            for start in range(0, self.rows(split), chunk_rows):
+                part = self.arrays(split, ("x", "length"), start, start + chunk_rows)
+                real = np.arange(part["x"].shape[1])[None, :] < part["length"][:, None]
+                seen[part["x"][real]] = True
+        return np.flatnonzero(seen)
+
     # ------------------------------------------------------------- summary
     def metrics_table(self) -> str:
         """Per-split teacher metrics, seconds and it/s, in the table of `distill teacher eval`."""

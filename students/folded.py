@@ -50,9 +50,7 @@ class FoldedKimCNN:
     @classmethod
     def from_model(cls, model) -> "FoldedKimCNN":
         """Fold a `students.kim_cnn.KimCNN`'s embedding(s) and conv kernels into one table."""
-        embedding = model.embedding.embeddings.numpy()
-        if model.static_embedding is not None:
-            embedding = embedding + model.static_embedding.embeddings.numpy()
+        embedding = model.word_table()
         # kernel [w, D, F] -> [D, w*F], tap k's filters in columns k*F:(k+1)*F
         taps = [conv.kernel.numpy().transpose(1, 0, 2).reshape(embedding.shape[1], -1) for conv in model.convs]
         table = embedding @ np.concatenate(taps, axis=1)

@@ -211,7 +211,8 @@ class StudentTrainer(Trainer):
             keras.utils.set_random_seed(c.seed)
             with placement.scope():
                 model = build_kim_cnn(mf.embedding, mf.num_labels, embedding_mode=c.embedding, widths=c.widths,
-                                      filters=c.filters, dropout=c.dropout, max_norm=c.max_norm, seed=c.seed)
+                                      filters=c.filters, dropout=c.dropout, max_norm=c.max_norm, seed=c.seed,
+                                      delta_ids=mf.token_ids_used(splits) if c.embedding == "delta" else None)
                 optimizer = keras.optimizers.Adam(learning_rate=c.lr)
                 optimizer.build(model.trainable_variables)
                 distiller = Distiller(model, c.loss, c.temperature, c.alpha)

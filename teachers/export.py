@@ -18,7 +18,8 @@ the run used the model's every position: then say `--max-seq-len`), the same
 tensors bit for bit, hence the same logits. The export is checked before it is published: every tensor is read
 back from the written files and compared with the run's. It is written into a
 temporary folder beside OUT and renamed, so OUT is either complete or absent; a
-non-empty OUT is replaced only with `overwrite`.
+non-empty OUT is replaced only with `overwrite`. A teacher fine-tuned with
+mean pooling is refused: both formats' heads read the [CLS] pooler.
 """
 
 from __future__ import annotations
@@ -49,6 +50,10 @@ def export_teacher(run_dir, fmt: str, out, overwrite: bool = False) -> Path:
         raise DistillError(f"{out}: exists and is not empty; choose another folder or pass --overwrite")
     check_writable(out.parent, what="output folder")
     run = TeacherRun.load(run_dir)
+    if getattr(run.model, "pooling", "cls") != "cls":
+        raise DistillError(f"{run_dir}: the teacher was fine-tuned with --pooling {run.model.pooling}; {fmt} "
+                           "classifier folders have a [CLS]-pooler head only, so its logits would change "
+                           "(its materials file and run folder serve it as it is)")
     output_weights, output_bias = run.model.head_weights()
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.partial-") as tmp:
         folder = Path(tmp) / out.name

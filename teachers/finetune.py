@@ -60,7 +60,7 @@ from distill import distribute, training
 from distill.training import Schedule, Trainer, TrainingConfig
 from teachers.batching import BATCH_SPEC, Traces, bucketed_batches, compiled_forward, cross_entropy, \
     logits_in_order, pad_rows
-from teachers.classifier import BertClassifier
+from teachers.classifier import POOLINGS, BertClassifier
 from distill.wordpiece import Encoding, WordPieceTokenizer
 
 KIND = "teacher"
@@ -78,6 +78,9 @@ class FinetuneConfig(TrainingConfig):
 
     Defaults follow BERT's fine-tuning recipe; lr 3e-5 suits MiniLM-sized
     teachers (use 2e-5 for BERT-base/large; tiny test models want ~1e-3).
+    `pooling` is what the head reads (`teachers.classifier.POOLINGS`): `cls`
+    is BERT's recipe; `mean` suits teachers pre-trained as sentence embedders
+    (all-MiniLM-L6-v2).
     `mode` "auto" minimises `dev_loss` and maximises the other monitors.
     `save_model=False` keeps the best weights in memory only (grid search).
     """
@@ -91,6 +94,7 @@ class FinetuneConfig(TrainingConfig):
     max_seq_len: int = 128
     patience: int = 2
     dropout: float = 0.1
+    pooling: str = "cls"
     seed: int = 0
     eval_batch_size: int = 64
     bucket_window: int = 50
@@ -98,7 +102,7 @@ class FinetuneConfig(TrainingConfig):
 
     MONITORS = MONITORS
     OPTIONS = training.options_of("lr", "batch_size", "epochs", "warmup", "weight_decay", "clip_norm", "max_seq_len",
-                                  "patience", "dropout", "seed", "monitor")
+                                  "patience", "dropout", "pooling", "seed", "monitor")
     """The fields `distill teacher finetune` sets, for messages (`--batch-size must be a positive int, got 0`)."""
 
     def __post_init__(self) -> None:
@@ -107,6 +111,8 @@ class FinetuneConfig(TrainingConfig):
         self.check_common()
         if self.max_seq_len < 3:
             self.bad("max_seq_len", "must be at least 3")
+        if self.pooling not in POOLINGS:
+            self.bad("pooling", f"must be one of {', '.join(POOLINGS)}")
         if not 0.0 <= self.warmup < 1.0:
             self.bad("warmup", "(a fraction of all steps) must be in [0, 1)")
         for name in ("weight_decay", "clip_norm"):
@@ -228,7 +234,8 @@ class Finetuner(Trainer):
         steps_per_epoch = math.ceil(len(train_enc) / c.batch_size)
         schedule = make_schedule(c, steps_per_epoch * c.epochs)
         with placement.scope():
-            model = self.model_ = BertClassifier(encoder, len(task.label_names), dropout=c.dropout)
+            model = self.model_ = BertClassifier(encoder, len(task.label_names), dropout=c.dropout,
+                                                       pooling=c.pooling)
             # weighted: under a strategy a replica's filler row has sample weight 0 (distill.distribute.cuts)
             model.compile(optimizer=make_optimizer(model, c, schedule),
                           weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],

@@ -57,3 +57,43 @@ def test_keras_file_round_trip(model, tmp_path):
 def test_rejects_bad_arguments(bad):
     with pytest.raises(DistillError, match="BertClassifier"):
         BertClassifier(BertEncoder(CONFIG), **bad)
+
+
+@pytest.fixture(scope="module")
+def mean_model():
+    keras.utils.set_random_seed(0)
+    return BertClassifier(BertEncoder(CONFIG), num_labels=3, pooling="mean")
+
+
+def test_mean_pooling_ignores_padding_and_averages_real_tokens(mean_model):
+    from teachers.classifier import mean_pool
+
+    rows = [[2, 10, 11, 3], [2, 12, 13, 14, 15, 3]]
+    batch = _batch(rows)
+    logits = mean_model(batch, training=False).numpy()
+    np.testing.assert_allclose(mean_model(_batch(rows, length=20), training=False).numpy(), logits, atol=1e-5)
+    # the head reads the mean of the real positions' vectors, nothing of the padded ones
+    sequence = mean_model.encoder(batch, training=False)["sequence_output"].numpy()
+    expected = np.stack([sequence[0, :4].mean(0), sequence[1, :6].mean(0)])
+    np.testing.assert_allclose(mean_model.pool(batch).numpy(), expected, rtol=1e-5, atol=1e-6)
+    # and differs from [CLS] pooling of the same encoder (so the check above could fail)
+    cls = BertClassifier(mean_model.encoder, num_labels=3)
+    assert not np.allclose(cls.pool(batch).numpy(), expected, atol=1e-3)
+    # a row with no real token gives zeros, not NaN
+    empty = mean_pool(np.ones((1, 3, 2), np.float32), np.zeros((1, 3), np.int32)).numpy()
+    np.testing.assert_array_equal(empty, np.zeros((1, 2)))
+
+
+def test_mean_pooling_freezes_the_unused_pooler_and_round_trips(mean_model, tmp_path):
+    assert not any("pooler" in w.path for w in mean_model.trainable_weights)
+    assert any("pooler" in w.path for w in mean_model.weights)   # still there: checkpoints keep it
+    mean_model.save(tmp_path / "model.keras")
+    loaded = keras.saving.load_model(tmp_path / "model.keras")
+    assert loaded.pooling == "mean"
+    batch = _batch([[2, 10, 11, 3], [2, 20, 3]])
+    np.testing.assert_allclose(loaded(batch).numpy(), mean_model(batch).numpy(), atol=1e-6)
+
+
+def test_unknown_pooling_is_refused():
+    with pytest.raises(DistillError, match="pooling must be one of cls, mean"):
+        BertClassifier(BertEncoder(CONFIG), num_labels=2, pooling="max")

@@ -24,12 +24,15 @@ def _trained_like(model, rng):
         w.assign(rng.normal(0.0, 0.5, size=w.shape).astype(np.float32))
 
 
-@pytest.mark.parametrize("mode", ["static", "non-static", "multichannel", "rand"])
+@pytest.mark.parametrize("mode", ["static", "non-static", "multichannel", "delta", "rand"])
 def test_folded_logits_equal_the_keras_model(mode):
     rng = np.random.default_rng(1)
     model = build_kim_cnn(rng.normal(size=(VOCAB, DIM)).astype(np.float32), 3, embedding_mode=mode,
-                          filters=4, widths=(2, 3, 5))
+                          filters=4, widths=(2, 3, 5), delta_ids=np.arange(1, VOCAB, 2) if mode == "delta" else None)
     _trained_like(model, rng)
+    if mode == "delta":   # the slot table is an index, not a weight to randomise
+        model.set_embedding(model.embedding.embeddings.numpy(), delta_ids=np.arange(1, VOCAB, 2))
+        model.delta.embeddings.assign(rng.normal(0.0, 0.5, size=model.delta.embeddings.shape).astype(np.float32))
     folded = FoldedKimCNN.from_model(model)
     ids, length = _batch(rng)
     expected = model({"token_ids": ids, "length": length}, training=False).numpy()

@@ -125,3 +125,59 @@ def test_bad_configuration_is_refused():
     model = KimCNN(VOCAB, DIM, 2)
     with pytest.raises(ValueError, match="embedding matrix"):
         model.set_embedding(np.zeros((VOCAB + 1, DIM)))
+    with pytest.raises(ValueError, match="delta_rows"):
+        KimCNN(VOCAB, DIM, 2, embedding_mode="delta")
+    with pytest.raises(ValueError, match="delta_rows"):
+        KimCNN(VOCAB, DIM, 2, embedding_mode="static", delta_rows=3)
+    with pytest.raises(ValueError, match="distinct ids"):
+        KimCNN(VOCAB, DIM, 2, embedding_mode="delta", delta_rows=2).set_embedding(_embedding(), delta_ids=[1, VOCAB])
+
+
+def _delta_and_static(delta_ids=(2, 5, 6, 7)):
+    keras.utils.set_random_seed(3)
+    static = build_kim_cnn(_embedding(), 2, embedding_mode="static", filters=4, widths=(2, 3))
+    keras.utils.set_random_seed(3)
+    delta = build_kim_cnn(_embedding(), 2, embedding_mode="delta", filters=4, widths=(2, 3), delta_ids=delta_ids)
+    return delta, static
+
+
+def test_delta_starts_at_zero_and_gives_the_static_students_logits():
+    delta, static = _delta_and_static()
+    assert delta.delta_rows == 4 and delta.delta.embeddings.shape == (5, DIM)
+    np.testing.assert_array_equal(delta.delta.embeddings.numpy(), 0.0)
+    np.testing.assert_array_equal(delta(_batch()).numpy(), static(_batch()).numpy())
+    # the teacher's table is frozen; the correction is what trains
+    trainable = [w.path for w in delta.trainable_weights]
+    assert "delta/embeddings" in trainable and "embedding/embeddings" not in trainable
+    slot = delta.delta_slot.numpy()
+    assert slot[[2, 5, 6, 7]].tolist() == [1, 2, 3, 4] and not slot[[0, 1, 3, 4, 8]].any()
+
+
+def test_delta_training_moves_only_the_listed_rows():
+    import tensorflow as tf
+
+    delta, _ = _delta_and_static()
+    optimizer = keras.optimizers.Adam(0.05)
+    batch = _batch()   # ids 2, 3, 5, 6, 7, 8, 9, 11; 3, 8, 9, 11 have no correction row
+    for _ in range(3):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(tf.square(delta(batch, training=True)))
+        optimizer.apply_gradients(zip(tape.gradient(loss, delta.trainable_weights), delta.trainable_weights))
+    rows = delta.delta.embeddings.numpy()
+    np.testing.assert_array_equal(rows[0], 0.0)   # "no correction" stays zero
+    assert np.abs(rows[1:]).sum(axis=1).min() > 0   # every listed id seen in the batch moved
+    table = delta.word_table()
+    np.testing.assert_array_equal(table[[0, 1, 3, 8, 9, 11]], _embedding()[[0, 1, 3, 8, 9, 11]])
+    assert not np.allclose(table[[2, 5, 6, 7]], _embedding()[[2, 5, 6, 7]])
+    np.testing.assert_array_equal(delta.embedding.embeddings.numpy(), _embedding())
+
+
+def test_delta_student_saves_and_reloads(tmp_path):
+    delta, _ = _delta_and_static()
+    delta.delta.embeddings.assign(np.random.default_rng(0).normal(size=(5, DIM)).astype(np.float32))
+    expected = delta(_batch()).numpy()
+    delta.save(tmp_path / "student.keras")
+    reloaded = keras.saving.load_model(tmp_path / "student.keras")
+    assert reloaded.embedding_mode == "delta" and reloaded.delta_rows == 4
+    np.testing.assert_array_equal(reloaded.delta_slot.numpy(), delta.delta_slot.numpy())
+    np.testing.assert_allclose(reloaded(_batch()).numpy(), expected, rtol=1e-6)

@@ -122,7 +122,11 @@ def test_an_augment_change_redoes_materials_onwards_but_not_the_teacher(first, t
 def test_bad_options_fail_before_any_stage(tmp_path):
     for bad, line in ((dict(augment=-1), "--augment must be an int >= 0, got -1"),
                       (dict(seeds=0), "--seeds must be a positive int, got 0"),
-                      (dict(losses=("mse", "nope")), "losses must be some of "), (dict(losses=()), "losses must"),
+                      (dict(losses=("mse", "nope")), "--losses must be distinct names out of "),
+                      (dict(losses=()), "--losses must"), (dict(losses=("mse", "mse")), "--losses must"),
+                      (dict(no_augment_seeds=0), "--no-augment-seeds must be a positive int"),
+                      (dict(teacher_pooling="max"), "--teacher-pooling must be one of cls, mean"),
+                      (dict(student_embedding="frozen"), "--student-embedding must be one of static, "),
                       (dict(teacher="UNKNOWN"), "unknown teacher 'UNKNOWN'; known: minilm-l6, "),
                       (dict(teacher="bert-base"), "bert-base needs Google BERT weights: pass --checkpoint DIR"),
                       (dict(teacher="bert-base", checkpoint=str(tmp_path / "nope")), f"{tmp_path / 'nope'}: not a")):
@@ -165,6 +169,26 @@ def test_quick_mode_cuts_the_data_and_says_so(tmp_path, task):
     assert result.root == tmp_path / "quick" and result.report == tmp_path / "quick" / "report.md"
     assert all(line.endswith("not a result]") for line in lines if line.startswith(("distill run", "[", "done")))
     assert "**QUICK smoke run: train cut to 1500 rows" in result.report.read_text()
+
+
+def test_the_plan_and_the_reports_line_on_what_was_left_out(tmp_path):
+    from distill.app.pipeline import _student_plan, left_out
+
+    config = tiny_config(tmp_path, losses=("mse", "ce"), seeds=3, no_augment_seeds=1)
+    assert _student_plan(config) == [("mse", True, 0), ("mse", True, 1), ("mse", True, 2), ("ce", False, 0),
+                                     ("ce", False, 1), ("ce", False, 2), ("mse", False, 0)]
+    line = left_out(config)
+    assert "kl loss" in line and "2 of the 3 seeds of the mse student without the transfer split" in line
+    assert "`distill run --losses mse,ce,kl --no-augment-seeds 3`" in line
+    full = tiny_config(tmp_path, losses=("mse", "kl", "ce"), seeds=3, no_augment_seeds=3)
+    assert left_out(full) is None and len(_student_plan(full)) == 12
+    # without a transfer split there is no "without the transfer split" row to leave out
+    assert "transfer" not in left_out(tiny_config(tmp_path, augment=0, seeds=3))
+
+
+def test_first_runs_report_says_what_it_left_out(first):
+    root, result, _ = first
+    assert "Left out of this run to keep it short: students trained with kl loss." in result.report.read_text()
 
 
 def test_unknown_force_stage_is_an_error(tmp_path, task):

@@ -368,3 +368,97 @@ def test_groups_that_differ_only_in_long_values_get_distinct_labels(tmp_path):
                          run(2, 0, "/a/very/long/path/to/data/two")])
     assert sorted(len(g.runs) for g in groups) == [1, 2]
     assert len({g.label for g in groups}) == 2 and all(g.label.startswith("tiny #") for g in groups)
+
+
+# ------------------------------------------------------- what distillation bought
+NETWORK = {"arch": "kim-cnn", "embedding": "static", "filters": 100, "widths": [3, 4, 5]}
+GAIN_HEADING = "**What distillation bought:**"
+
+
+def make_student_group(root, folder, loss, dev, test, **network):
+    """One student model trained with len(dev) seeds: one run folder per seed, with these accuracies."""
+    for seed, (dev_accuracy, test_accuracy) in enumerate(zip(dev, test)):
+        make_run(root, "student", f"{folder}{seed}", "kim-cnn", seed, dev_accuracy, test_accuracy,
+                 {**NETWORK, **network, "loss": loss})
+
+
+def gain_line(markdown):
+    return next((line for line in markdown.splitlines() if line.startswith(GAIN_HEADING)), None)
+
+
+@pytest.fixture(scope="module")
+def gain_report(tmp_path_factory):
+    """kl has the best test mean but mse the best dev mean; mix has the best dev of all but no ce run of its
+    network (another embedding): the sentence must compare mse with ce."""
+    root = tmp_path_factory.mktemp("gain")
+    make_run(root, "teacher", "t0", "minilm-l6", 0, 0.90, 0.88)
+    make_student_group(root, "ce", "ce", dev=[0.79, 0.80, 0.78], test=[0.78, 0.79, 0.77])
+    make_student_group(root, "mse", "mse", dev=[0.83, 0.84, 0.85], test=[0.80, 0.81, 0.79])
+    make_student_group(root, "kl", "kl", dev=[0.81, 0.82, 0.80], test=[0.84, 0.85, 0.86])
+    make_student_group(root, "mix", "mix", dev=[0.95], test=[0.70], embedding="non-static")
+    bench = root / "bench" / "b1"
+    bench.mkdir(parents=True)
+    (bench / "bench.json").write_text(json.dumps({"task": TASK, "rows": [
+        bench_row("minilm-l6", "teacher", str(root / "teacher" / "t0"), 32, "text", 50.0, 22_700_000),
+        bench_row("kim-cnn mse", "student", str(root / "student" / "mse0"), 32, "text", 2500.0, 150_000),
+        bench_row("kim-cnn ce", "student", str(root / "student" / "ce0"), 32, "text", 2450.0, 150_000)]}))
+    return write_report(root, echo=lambda _: None)
+
+
+def test_distillation_gain_picks_the_distilled_student_on_dev_not_test(gain_report):
+    gain = gain_report.data["tasks"][TASK]["distillation"]
+    distilled, baseline = gain["distilled"], gain["baseline"]
+    assert (distilled["loss"], baseline["loss"]) == ("mse", "ce")   # kl is better on test, mse on dev
+    assert distilled["model"] == "kim-cnn (embedding=static, loss=mse)"
+    assert baseline["model"] == "kim-cnn (embedding=static, loss=ce)"
+    assert distilled["dev_mean_pct"] == pytest.approx(84.0)
+    assert distilled["test_mean_pct"] == pytest.approx(80.0) and distilled["test_sd_pct"] == pytest.approx(1.0)
+    assert baseline["test_mean_pct"] == pytest.approx(78.0) and baseline["test_sd_pct"] == pytest.approx(1.0)
+    assert (distilled["seeds"], baseline["seeds"]) == (3, 3)
+    assert gain["difference_points"] == pytest.approx(2.0)
+    assert (distilled["it_per_s"], baseline["it_per_s"]) == (2500.0, 2450.0)
+    assert gain["teacher"] == {"model": "minilm-l6", "it_per_s": 50.0}
+    assert gain["speedup_vs_teacher"] == pytest.approx(50.0)
+    assert json.loads(gain_report.json.read_text())["tasks"][TASK]["distillation"] == gain
+
+
+def test_distillation_sentence_follows_the_task_table(gain_report):
+    markdown = gain_report.markdown.read_text()
+    assert gain_line(markdown) == (
+        "**What distillation bought:** kim-cnn (embedding=static, loss=mse) (3 seeds) 80.00 ± 1.00% test vs "
+        "78.00 ± 1.00% for the same student trained on gold labels only (kim-cnn (embedding=static, loss=ce), "
+        "3 seeds): +2.00 points, at no cost in speed (same architecture: 2,500 it/s, 50.0× the teacher's); the "
+        "cost is paid once, in the teacher's fine-tuning and the teaching materials.")
+    section = markdown.split(f"## {TASK}\n", 1)[1].splitlines()
+    at = section.index(gain_line(markdown))
+    first_row = next(i for i, line in enumerate(section) if line.startswith("|"))
+    table_end = next(i for i in range(first_row, len(section)) if not section[i].startswith("|"))
+    between = section[table_end:at]   # right under the table: nothing but its notes in between
+    assert table_end < at and all(line == "" or line.startswith("_") for line in between)
+    assert markdown.count(GAIN_HEADING) == 1
+
+
+def test_no_distillation_sentence_without_a_ce_run_of_the_same_network(tmp_path):
+    make_run(tmp_path, "teacher", "t0", "minilm-l6", 0, 0.90, 0.88)
+    make_student_group(tmp_path, "mse", "mse", dev=[0.83, 0.84], test=[0.80, 0.81])
+    make_student_group(tmp_path, "ce", "ce", dev=[0.79, 0.80], test=[0.78, 0.79], embedding="non-static")
+    report = write_report(tmp_path, echo=lambda _: None)
+    assert report.data["tasks"][TASK]["distillation"] is None
+    assert GAIN_HEADING not in report.markdown.read_text()
+
+
+def test_distillation_sentence_says_when_distillation_did_not_pay(tmp_path):
+    from distill.app.report import distillation_sentence
+
+    make_run(tmp_path, "teacher", "t0", "minilm-l6", 0, 0.90, 0.88)
+    make_student_group(tmp_path, "ce", "ce", dev=[0.80, 0.82], test=[0.82, 0.84])
+    make_student_group(tmp_path, "mse", "mse", dev=[0.81, 0.83], test=[0.81, 0.82])
+    report = write_report(tmp_path, echo=lambda _: None)
+    gain = report.data["tasks"][TASK]["distillation"]
+    assert gain["difference_points"] == pytest.approx(81.5 - 83.0)
+    line = gain_line(report.markdown.read_text())   # no bench: the runs' own evaluation it/s (100 each)
+    assert line.endswith("(kim-cnn (loss=ce), 2 seeds): −1.50 points: distillation did not pay here "
+                         "(same architecture: 100 it/s, 1.0× the teacher's).")
+    assert "81.50 ± 0.71% test vs 83.00 ± 1.41%" in line and "cost is paid once" not in line
+    unmeasured = {**gain, "distilled": {**gain["distilled"], "it_per_s": None}, "speedup_vs_teacher": None}
+    assert distillation_sentence(unmeasured).endswith("−1.50 points: distillation did not pay here.")

@@ -140,6 +140,23 @@ def test_finetune_options_left_out_keep_the_config_defaults():
     assert finetune_config(args, extra=("lr", "batch_size")) == FinetuneConfig()
     args = parser.parse_args(["teacher", "tune", "--teacher", "tiny", "--task", "synthetic", "--patience", "4"])
     assert finetune_config(args) == FinetuneConfig(patience=4)
+    args = parser.parse_args(["teacher", "finetune", "--teacher", "tiny", "--task", "synthetic", "--pooling", "mean"])
+    assert finetune_config(args) == FinetuneConfig(pooling="mean")
+
+
+def test_run_options_reach_the_pipeline_config():
+    from distill.app.cli.run import pipeline_config
+    from distill.app.pipeline import PipelineConfig
+
+    parser = cli.build_parser()
+    assert pipeline_config(parser.parse_args(["run"])) == PipelineConfig()
+    args = parser.parse_args(["run", "--losses", "mse,kl,ce", "--no-augment-seeds", "3", "--teacher-pooling", "cls",
+                              "--student-embedding", "static", "--transfer-epochs", "2"])
+    assert pipeline_config(args) == PipelineConfig(losses=("mse", "kl", "ce"), no_augment_seeds=3,
+                                                   teacher_pooling="cls", student_embedding="static",
+                                                   transfer_epochs=2)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["run", "--losses", "mse,mse"])
 
 
 def test_eval_shows_a_progress_bar_unless_no_progress(finetuned, capsys):

@@ -67,3 +67,19 @@ def test_the_cli_exports_and_refuses_before_loading(run, tmp_path, capsys):
                                       "folder or pass --overwrite\n"
     assert cli.main(["teacher", "export", str(tmp_path / "nope"), "--format", "hf", str(tmp_path / "h")]) == 2
     assert "no run.json; not a run folder" in capsys.readouterr().err
+
+
+def test_a_mean_pooled_teacher_trains_reloads_and_is_refused_by_both_formats(tmp_path):
+    import dataclasses
+
+    from teachers.testing import TINY_FINETUNE
+
+    trained = train_tiny_run(tmp_path / "mean", config=dataclasses.replace(TINY_FINETUNE, pooling="mean"))
+    assert trained.eval_results_["dev"]["accuracy"] > 0.9   # the marker task is learnt through the mean
+    loaded = TeacherRun.load(trained.run_dir_)
+    assert loaded.model.pooling == "mean"
+    assert json.loads((trained.run_dir_ / "run.json").read_text())["config"]["pooling"] == "mean"
+    for fmt in ("hf", "google"):
+        with pytest.raises(DistillError, match="--pooling mean; .* \\[CLS\\]-pooler head only"):
+            export_teacher(loaded.run_dir, fmt, tmp_path / fmt)
+        assert not (tmp_path / fmt).exists()

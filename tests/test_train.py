@@ -84,6 +84,22 @@ def test_static_embedding_is_left_unchanged(toy, tmp_path):
     assert not np.allclose(multi.model_.embedding.embeddings.numpy(), teacher_table)
 
 
+def test_delta_corrects_exactly_the_rows_the_training_splits_use(toy, tmp_path):
+    with MaterialsFile(toy) as mf:
+        teacher_table = mf.embedding.copy()
+        used = mf.token_ids_used(["train", "transfer"])
+        rows = [mf.arrays(s, ("x", "length")) for s in ("train", "transfer")]
+    expected = sorted({int(t) for part in rows for ids, n in zip(part["x"], part["length"]) for t in ids[:n]})
+    assert used.tolist() == expected
+    run = _fit(toy, tmp_path / "delta", embedding="delta", epochs=1)
+    model = run.model_
+    assert model.delta_rows == len(used)
+    np.testing.assert_array_equal(np.flatnonzero(model.delta_slot.numpy()), used)
+    np.testing.assert_array_equal(model.embedding.embeddings.numpy(), teacher_table)
+    assert np.abs(model.delta.embeddings.numpy()[1:]).max() > 0   # it trained
+    assert json.loads((run.run_dir_ / "run.json").read_text())["config"]["embedding"] == "delta"
+
+
 def test_ce_baseline_ignores_the_transfer_split(toy, tmp_path):
     run = _fit(toy, tmp_path / "ce", loss="ce", epochs=1)
     assert run.train_results_["train_splits"] == ["train"]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from distill.app.cli import checks, tasks
 from distill.app.cli.defaults import PIPELINE, default_of, given, with_default
-from distill.app.cli.types import non_negative_int, positive_int
+from distill.app.cli.types import non_negative_int, positive_int, words
 
-RUN_OPTIONS = ("task", "teacher", "data_dir", "checkpoint", "augment", "seeds", "runs_dir", "label_order", "strategy")
+RUN_OPTIONS = ("task", "teacher", "data_dir", "checkpoint", "augment", "seeds", "runs_dir", "label_order", "strategy",
+               "no_augment_seeds", "teacher_pooling", "student_embedding", "transfer_epochs")
 """Options of `distill run` that are PipelineConfig fields of the same name."""
 
 
@@ -29,6 +30,21 @@ def register(subparsers) -> None:
                    help=with_default("variants per training sentence", PIPELINE, "augment", "fewer with --quick"))
     p.add_argument("--seeds", type=positive_int, help=with_default("seeds per student loss", PIPELINE, "seeds",
                                                           "fewer with --quick"))
+    p.add_argument("--losses", type=words(("mse", "kl", "ce", "mix", "mix-mse")),
+                   help=with_default("student losses, comma-separated; ce is the no-distillation baseline",
+                                     PIPELINE, "losses"))
+    p.add_argument("--no-augment-seeds", type=positive_int,
+                   help=with_default("seeds of the mse student trained without the transfer split",
+                                     PIPELINE, "no_augment_seeds"))
+    p.add_argument("--transfer-epochs", type=positive_int,
+                   help=with_default("passes over train + transfer split of each distilled student", PIPELINE,
+                                     "transfer_epochs"))
+    p.add_argument("--teacher-pooling", choices=("cls", "mean"),
+                   help=with_default("what the teacher's classifier head reads (see `distill teacher finetune "
+                                     "--help`)", PIPELINE, "teacher_pooling"))
+    p.add_argument("--student-embedding", choices=("static", "non-static", "multichannel", "delta", "rand"),
+                   help=with_default("the students' embedding mode (see `distill student train --help`)", PIPELINE,
+                                     "student_embedding"))
     p.add_argument("--runs-dir", help=with_default("where stage folders and report.md go", PIPELINE, "runs_dir"))
     p.add_argument("--force", action="append", default=[], choices=STAGES, metavar="STAGE",
                    help=f"redo this stage even if finished (repeatable): {', '.join(STAGES)}")
@@ -47,6 +63,8 @@ def pipeline_config(args):
     from distill.app.pipeline import PipelineConfig
 
     options = {**given(args, RUN_OPTIONS), "force": tuple(args.force)}
+    if args.losses:
+        options["losses"] = tuple(args.losses)
     if name := tasks.task_name(args):   # --task with the task options folded into its name
         options["task"] = name
     return PipelineConfig.quick_config(**options) if args.quick else PipelineConfig(**options)

@@ -28,8 +28,9 @@ def register(subparsers) -> None:
                    help=with_default("softmax temperature of kl and mix", STUDENT, "temperature"))
     p.add_argument("--alpha", type=probability,
                    help=with_default("weight of gold-label ce in mix and mix-mse", STUDENT, "alpha"))
-    p.add_argument("--embedding", choices=("static", "non-static", "multichannel", "rand"), help=with_default(
-        "teacher embedding frozen, fine-tuned, both channels, or random", STUDENT, "embedding"))
+    p.add_argument("--embedding", choices=("static", "non-static", "multichannel", "delta", "rand"), help=with_default(
+        "teacher embedding frozen, fine-tuned, both channels, frozen plus a trainable zero-initialised correction "
+        "of the rows the training materials use (delta), or random", STUDENT, "embedding"))
     p.add_argument("--filters", type=positive_int, help=with_default("filters per window width", STUDENT, "filters"))
     p.add_argument("--widths", type=positive_ints,
                    help=with_default("comma-separated window widths", STUDENT, "widths"))

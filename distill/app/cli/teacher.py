@@ -17,8 +17,8 @@ from distill.app.cli.types import (fraction_below_one, non_negative_float, posit
                                     positive_int, positive_ints, random_seed, seq_len)
 from distill.errors import DistillError
 
-FINETUNE_OPTIONS = ("epochs", "max_seq_len", "warmup", "weight_decay", "clip_norm", "dropout", "patience",
-                    "monitor", "seed")
+FINETUNE_OPTIONS = ("epochs", "max_seq_len", "warmup", "weight_decay", "clip_norm", "dropout", "pooling",
+                    "patience", "monitor", "seed")
 """Options of `finetune` and `tune` that are FinetuneConfig fields of the same name."""
 
 
@@ -110,6 +110,10 @@ def _add_finetune_options(p) -> None:
                    help=with_default("global gradient-norm clip, 0 = off", FINETUNE, "clip_norm"))
     p.add_argument("--dropout", type=fraction_below_one,
                    help=with_default("classifier-head dropout", FINETUNE, "dropout"))
+    p.add_argument("--pooling", choices=("cls", "mean"),
+                   help=with_default("what the classifier head reads: cls = BERT's pooled [CLS] vector, mean = the "
+                                     "mean of the last layer over real tokens (what sentence embedders such as "
+                                     "minilm-l6 were trained with)", FINETUNE, "pooling"))
     p.add_argument("--patience", type=positive_int,
                    help=with_default("early stop after this many epochs without gain", FINETUNE, "patience"))
     p.add_argument("--monitor",

@@ -121,3 +121,17 @@ def positive_floats(text: str) -> str:
         except argparse.ArgumentTypeError:
             raise argparse.ArgumentTypeError(f"must be comma-separated numbers > 0, got {item!r} in {text!r}") from None
     return text
+
+
+def words(allowed):
+    """A type for a comma-separated list of distinct names out of `allowed` (`mse,ce`) -> list."""
+    def parse(text: str) -> list:
+        items = [item.strip() for item in text.split(",") if item.strip()]
+        wrong = [item for item in items if item not in allowed]
+        if not items or wrong or len(set(items)) != len(items):
+            raise argparse.ArgumentTypeError(f"must be distinct comma-separated names out of {', '.join(allowed)}, "
+                                             f"got {text!r}")
+        return items
+
+    parse.__name__ = "names"
+    return parse

@@ -1,9 +1,10 @@
 """`distill report`'s output: the Markdown page, report.json, and `write_report` that makes them.
 
 Owns `write_report` (collect a runs folder, build the tables, draw the
-plots and curves, write `report.md` and `report.json`), `task_table_markdown`
-and the other Markdown sections (bench detail, pretraining runs, materials,
-skipped runs).
+plots and curves, write `report.md` and `report.json`), `task_table_markdown`,
+`distillation_sentence` (under each task table: what distillation bought, at
+what speed) and the other Markdown sections (bench detail, pretraining runs,
+materials, skipped runs).
 
 Why it/s comes from `distill bench` and not from the runs: only the bench
 measures every model one after another on the same inputs and machine, so
@@ -97,6 +98,40 @@ def task_table_markdown(table: dict) -> str:
     for note in sorted(notes):
         text += f"\n\n_{note}._"
     return text
+
+
+def _seeds(n: int) -> str:
+    return f"{n} seed" if n == 1 else f"{n} seeds"
+
+
+def _test_pct(side: dict) -> str:
+    sd = f" ± {side['test_sd_pct']:.2f}" if side["test_sd_pct"] is not None else ""
+    return f"{side['test_mean_pct']:.2f}{sd}%"
+
+
+def _same_network_speed(gain: dict) -> str | None:
+    """"same architecture: 9,812 it/s, 52.8× the teacher's", or None without the student's it/s."""
+    its = gain["distilled"]["it_per_s"]
+    if not its:
+        return None
+    speedup = gain["speedup_vs_teacher"]
+    return f"same architecture: {its:,.0f} it/s" + (f", {speedup:.1f}× the teacher's" if speedup else "")
+
+
+def distillation_sentence(gain: dict) -> str:
+    """One sentence under a task table: the distilled student picked on dev against the same network
+    trained on gold labels only (`tables.distillation_gain`), on test, and what it costs in speed (none:
+    the same network; the teacher's fine-tuning and the materials are paid once)."""
+    d, b = gain["distilled"], gain["baseline"]
+    points = f"{gain['difference_points']:+.2f}".replace("-", "−")
+    text = (f"**What distillation bought:** {d['model']} ({_seeds(d['seeds'])}) {_test_pct(d)} test vs "
+            f"{_test_pct(b)} for the same student trained on gold labels only ({b['model']}, "
+            f"{_seeds(b['seeds'])}): {points} points")
+    speed = _same_network_speed(gain)
+    if gain["difference_points"] < 0:
+        return text + ": distillation did not pay here" + (f" ({speed})." if speed else ".")
+    return (text + (f", at no cost in speed ({speed})" if speed else "")
+            + "; the cost is paid once, in the teacher's fine-tuning and the teaching materials.")
 
 
 def _bench_detail_markdown(table: dict) -> str:
@@ -220,6 +255,8 @@ def write_report(runs_dir: str | os.PathLike, out_dir: str | os.PathLike | None 
         slug = _slug(task)
         md += ["", f"## {task}", "", f"Primary metric: {table['primary_metric']}. "
                f"it/s: {speed_words(table)}.", "", task_table_markdown(table)]
+        if table["distillation"]:
+            md += ["", distillation_sentence(table["distillation"])]
         if any(r["speed"] and r["speed"]["mode"] == EVAL_MODE for r in table["rows"]):
             md.append("\n_\"run's own evaluation\": no bench row for this model; the it/s the run measured while "
                       "evaluating, not comparable with bench numbers._")

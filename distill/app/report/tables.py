@@ -5,8 +5,9 @@ labelled so that same-named models can be told apart), `mean_sd`, and
 `build_tables`: per task, one row per model (or bench-only preset) with
 accuracy as mean ± sample sd, the it/s picked from the bench rows (or the
 run's own evaluation speed when no bench row exists), speed-up and accuracy
-kept against every teacher: every number `report.json` records. Also
-`pretraining_summary`: the numbers of one pretraining run (throughput, MLM
+kept against every teacher: every number `report.json` records, and
+`distillation_gain`: what the best distilled student bought over the same
+network trained on gold labels only. Also `pretraining_summary`: the numbers of one pretraining run (throughput, MLM
 history, and fine-tuned accuracy against pretraining epochs).
 
 Why runs are grouped: a model is trained with several seeds so that a
@@ -225,8 +226,59 @@ def build_tables(found: Collection, batch_size: int = 32) -> dict[str, dict]:
                         "percent": 100 * row[split]["accuracy"]["mean"] / t[split]["accuracy"]["mean"],
                         "split": split}
         tables[task] = {"task": task, "primary_metric": primary, "batch_size": batch_size,
-                        "teachers": [t["model"] for t in teachers], "rows": rows}
+                        "teachers": [t["model"] for t in teachers], "rows": rows,
+                        "distillation": distillation_gain(rows, teachers)}
     return tables
+
+
+# ------------------------------------------------------------- distillation
+BASELINE_LOSS = "ce"     # students.losses: gold labels only, no teacher: the no-distillation baseline
+SAME_NETWORK = ("arch", "embedding", "filters", "widths")   # student config keys that make the same network
+
+
+def _accuracy_mean(row: dict, split: str) -> float | None:
+    stat = row[split].get("accuracy")
+    return stat["mean"] if stat else None
+
+
+def _network(row: dict) -> str:
+    return json.dumps([row["config"].get(k) for k in SAME_NETWORK], default=str)
+
+
+def distillation_gain(rows: list[dict], teachers: list[dict]) -> dict | None:
+    """What distillation bought on one task, or None without a `ce` student and a distilled one of the
+    same network: the distilled student group against the same network trained on gold labels only.
+
+    The distilled group is picked on dev accuracy, never test: picking the best of several groups on
+    test would report the luckiest draw as the gain. Its baseline is the `ce` group of the same
+    arch/embedding/filters/widths (the best on dev if several). Accuracies in % (`*_pct`; the rows keep
+    fractions), the difference in points."""
+    students = [r for r in rows if r["kind"] == "student" and r["config"].get("loss")
+                and _accuracy_mean(r, "dev") is not None and _accuracy_mean(r, "test") is not None]
+    baselines: dict[str, dict] = {}
+    for row in (r for r in students if r["config"]["loss"] == BASELINE_LOSS):
+        best = baselines.get(_network(row))
+        if best is None or _accuracy_mean(row, "dev") > _accuracy_mean(best, "dev"):
+            baselines[_network(row)] = row
+    pairs = [(r, baselines[_network(r)]) for r in students
+             if r["config"]["loss"] != BASELINE_LOSS and _network(r) in baselines]
+    if not pairs:
+        return None
+    distilled, baseline = max(pairs, key=lambda pair: _accuracy_mean(pair[0], "dev"))
+    teacher = teachers[0] if teachers else None
+    teacher_speed = teacher["it_per_s"] if teacher else None
+    return {"picked_on": "dev", "split": "test", "distilled": _gain_side(distilled), "baseline": _gain_side(baseline),
+            "difference_points": 100 * (_accuracy_mean(distilled, "test") - _accuracy_mean(baseline, "test")),
+            "teacher": {"model": teacher["model"], "it_per_s": teacher_speed} if teacher else None,
+            "speedup_vs_teacher": distilled["it_per_s"] / teacher_speed
+            if distilled["it_per_s"] and teacher_speed else None}
+
+
+def _gain_side(row: dict) -> dict:
+    test = row["test"]["accuracy"]
+    return {"model": row["model"], "loss": row["config"]["loss"], "seeds": test["n"],
+            "dev_mean_pct": 100 * row["dev"]["accuracy"]["mean"], "test_mean_pct": 100 * test["mean"],
+            "test_sd_pct": None if test["sd"] is None else 100 * test["sd"], "it_per_s": row["it_per_s"]}
 
 
 def _eval_speed(group: RunGroup) -> dict | None:
