@@ -62,6 +62,7 @@ from distill.training import Schedule, Trainer, TrainingConfig
 from materials.reader import MaterialsFile
 from students import losses
 from students.kim_cnn import EMBEDDING_MODES, build_kim_cnn
+from students.lazy_adam import LazyAdam
 
 KIND = "student"
 ARCHS = ("kim-cnn",)
@@ -80,11 +81,12 @@ class StudentConfig(TrainingConfig):
 
     Architecture defaults are Kim (2014): widths 3/4/5, 100 filters each,
     dropout 0.5, max-norm 3 on the output layer. `embedding` defaults to
-    `static`: with a 30522-row teacher table, fine-tuning it (`non-static`)
-    makes each Adam step update the whole table (DESIGN.md stack notes).
-    Static trains at ~1,420 ex/s on 2 cores (rt-polarity, minilm-l6's table,
-    `distill run` 2026-11-24); an earlier session saw non-static at ~620 ex/s
-    and no more accurate (not re-measured since).
+    `static`, the fastest to train: every trainable mode (`non-static`,
+    `multichannel`, `delta`) adds the convolutions' gradient with respect to
+    their input and an update of table rows, and trains at about half of
+    static's examples/s or less (`bench/student_train_modes.py`). The
+    optimizer is `students.lazy_adam.LazyAdam` (Adam; a table's rows are
+    updated only where a batch looked them up).
     `loss` is one of `students.losses.LOSSES` (`ce` = no-distillation
     baseline); `temperature` applies to `kl` and `mix`, `alpha` (the weight of
     gold-label CE) to `mix` and `mix-mse`. `transfer` trains on the file's
@@ -213,7 +215,7 @@ class StudentTrainer(Trainer):
                 model = build_kim_cnn(mf.embedding, mf.num_labels, embedding_mode=c.embedding, widths=c.widths,
                                       filters=c.filters, dropout=c.dropout, max_norm=c.max_norm, seed=c.seed,
                                       delta_ids=mf.token_ids_used(splits) if c.embedding == "delta" else None)
-                optimizer = keras.optimizers.Adam(learning_rate=c.lr)
+                optimizer = LazyAdam(learning_rate=c.lr)   # Adam; a table's rows only where a batch used them
                 optimizer.build(model.trainable_variables)
                 distiller = Distiller(model, c.loss, c.temperature, c.alpha)
                 distiller.compile(optimizer=optimizer, jit_compile=False)

@@ -217,3 +217,18 @@ def test_a_damaged_export_folder_names_what_is_missing(exports, tmp_path, capsys
         assert main(["predict", str(folder), "text"]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and missing in err and "Traceback" not in err
+
+
+def test_a_delta_student_exports_with_its_corrections(trained, tmp_path):
+    materials, _, _ = trained
+    config = StudentConfig(filters=8, batch_size=16, epochs=2, lr=1e-2, patience=6, embedding="delta")
+    StudentTrainer(config, progress=False, echo=None).fit(materials, tmp_path / "run")
+    with MaterialsFile(materials) as mf:
+        texts = [str(t) for t in mf.arrays("test", ("text",))["text"]]
+    keras_probs = StudentPredictor.load(tmp_path / "run", engine="keras").predict_proba(texts, batch_size=64)
+    folded = StudentPredictor.load(tmp_path / "run").predict_proba(texts, batch_size=64)
+    np.testing.assert_allclose(folded, keras_probs, atol=1e-5)   # the folded table includes the corrections
+    for fmt in ("savedmodel", "tflite"):
+        record = export_student(tmp_path / "run", tmp_path / fmt, fmt, echo=lambda *_: None)
+        assert record["verification"]["max_abs_probability_diff"] < 1e-5
+        np.testing.assert_allclose(ExportedStudent.load(tmp_path / fmt).predict_proba(texts), keras_probs, atol=1e-5)
