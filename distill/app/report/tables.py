@@ -270,8 +270,7 @@ def distillation_gain(rows: list[dict], teachers: list[dict]) -> dict | None:
     return {"picked_on": "dev", "split": "test", "distilled": _gain_side(distilled), "baseline": _gain_side(baseline),
             "difference_points": 100 * (_accuracy_mean(distilled, "test") - _accuracy_mean(baseline, "test")),
             "teacher": {"model": teacher["model"], "it_per_s": teacher_speed} if teacher else None,
-            "speedup_vs_teacher": distilled["it_per_s"] / teacher_speed
-            if distilled["it_per_s"] and teacher_speed else None}
+            "speedup_vs_teacher": distilled["speedup"].get(teacher["model"]) if teacher else None}
 
 
 def _gain_side(row: dict) -> dict:
