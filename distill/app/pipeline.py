@@ -79,7 +79,8 @@ class PipelineConfig:
     bench_batch_sizes: tuple = (1, 32)
     bench_modes: tuple = ("text",)
     bench_repeats: int = 3
-    explain_sample: int = 200               # test texts the teacher's and best student's attributions are compared on
+    explain_sample: int = 100               # test texts the teacher's and best student's attributions are compared on
+                                            # (`distill explain --compare --sample N` for more; ~1-2 s a text here)
     quick: bool = False
     runs_dir: str = "runs"
     force: tuple = ()
