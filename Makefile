@@ -21,8 +21,10 @@ $(STAMP): requirements.txt pyproject.toml
 run: install
 	$(BIN)/distill run
 
+# One pytest worker per core (at most 4), each test file on one worker so its
+# module fixtures are built once: the suite's subprocess-heavy tests overlap.
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --maxprocesses 4 --dist loadfile
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -32,19 +32,28 @@ class Throughput:
         return asdict(self)
 
 
-def measure(run_once: Callable[[], int], warmup: int = 1, repeats: int = 5) -> Throughput:
+def measure(run_once: Callable[[], int], warmup: int = 1, repeats: int = 5, min_seconds: float = 0.0) -> Throughput:
     """Time `run_once` (which processes some examples and returns how many).
 
     The first `warmup` calls are discarded: they pay for tracing, graph
-    building and cache warming, which a long-running job pays once.
+    building and cache warming, which a long-running job pays once. Each
+    timed repeat calls `run_once` again until it has lasted `min_seconds`
+    (timeit's autorange): a pass of a few milliseconds, as a folded student's
+    is, would otherwise be one timer tick and one stray interruption from
+    a figure that moves by 2x between runs.
     """
     for _ in range(warmup):
         run_once()
     rates, examples = [], 0
     for _ in range(repeats):
-        start = time.perf_counter()
-        examples = run_once()
-        rates.append(examples / (time.perf_counter() - start))
+        start, done, elapsed = time.perf_counter(), 0, 0.0
+        while True:
+            examples = run_once()
+            done += examples
+            elapsed = time.perf_counter() - start
+            if elapsed >= min_seconds:
+                break
+        rates.append(done / elapsed)
     return Throughput(statistics.median(rates), min(rates), max(rates), repeats, examples)
 
 

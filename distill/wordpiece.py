@@ -171,14 +171,16 @@ class WordPieceTokenizer:
         """Tokenize single sentences, or pairs when `texts_b` is given (same length)."""
         texts = list(texts)
         check_texts(texts, "texts")
+        # `encode_batch_fast`: the same ids and segments without character offsets, which nothing here
+        # reads; a third less time per text, which a student's raw-text throughput is mostly made of.
         if texts_b is None:
-            encoded = self._tokenizer.encode_batch(texts)
+            encoded = self._tokenizer.encode_batch_fast(texts)
         else:
             texts_b = list(texts_b)
             check_texts(texts_b, "texts_b")
             if len(texts_b) != len(texts):
                 raise DistillError(f"texts_b has {len(texts_b)} rows but texts has {len(texts)}")
-            encoded = self._tokenizer.encode_batch(list(zip(texts, texts_b)))
+            encoded = self._tokenizer.encode_batch_fast(list(zip(texts, texts_b)))
         ids = [np.asarray(e.ids, dtype=np.int32) for e in encoded]
         segments = [np.asarray(e.type_ids, dtype=np.int8) for e in encoded]
         lengths = np.fromiter((len(i) for i in ids), dtype=np.int32, count=len(ids))
@@ -192,7 +194,7 @@ class WordPieceTokenizer:
         if self._plain is None:
             self._plain = Tokenizer.from_str(self._tokenizer.to_str())
             self._plain.no_truncation()
-        encoded = self._plain.encode_batch(texts, add_special_tokens=False)
+        encoded = self._plain.encode_batch_fast(texts, add_special_tokens=False)
         return [np.asarray(e.ids, dtype=np.int32) for e in encoded]
 
     def to_json(self, padding: bool = True) -> str:

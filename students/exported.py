@@ -136,7 +136,7 @@ class ExportedStudent(LengthSortedPredictor):
         if not self.is_pair and texts_b is not None:
             raise DistillError(f"exported student {self.export_dir} was trained on single sentences, not pairs")
         batch = list(texts) if texts_b is None else list(zip(texts, texts_b))
-        return [np.asarray(e.ids, dtype=np.int32) for e in self.tokenizer.encode_batch(batch)]
+        return [np.asarray(e.ids, dtype=np.int32) for e in self.tokenizer.encode_batch_fast(batch)]
 
     # ----------------------------------------------------------------- ids
     def logits_for_ids(self, token_ids: np.ndarray, length: np.ndarray) -> np.ndarray:

@@ -7,10 +7,13 @@ filter bank at position t computes sum_k E[x_(t+k)] @ W_k + b, and
 E[x] @ W_k is a row of the table E @ W_k, which can be computed once. Folding
 every tap of every width gives one table T = E @ [W_(w,k) for all w, k] of
 shape [vocab, sum(widths) * filters]; a forward pass becomes one gather of T's
-rows plus shifted adds, ReLU, the masked max and the dense layer. In
+rows plus shifted adds, the max over positions, ReLU and the dense layer. In
 multichannel mode the two channels share the filters, so T = (E1 + E2) @ W.
-Padding (and anything past `length`) maps to an extra zero row, which is
-exactly the zero vector the Keras model puts there.
+Padding (and anything past `length`) maps to an extra row: zero, exactly the
+zero vector the Keras model puts there, except in each width's last tap,
+where it is -1e30, so a window reaching past the text (which the model
+masks out of its max-pool) cannot win the max; no mask is built, and the
+ReLU runs on the pooled features only (max and ReLU commute).
 
 Why it matters: on CPU the Keras forward of a Kim CNN over a 384-d teacher
 embedding is ~28 MFLOP per 30-token text and a TF call costs ~0.5 ms of
@@ -24,6 +27,9 @@ machines; `bench/student_throughput.py` compares both engines. The price is memo
 from __future__ import annotations
 
 import numpy as np
+
+PAST_TEXT = np.float32(-1e30)
+"""The pad row's value in each width's last tap: no window that sums it can win the max-pool."""
 
 
 class FoldedKimCNN:
@@ -40,12 +46,24 @@ class FoldedKimCNN:
         if table.shape[1] != sum(self.widths) * self.filters:
             raise ValueError(f"folded table has {table.shape[1]} columns, expected "
                              f"{sum(self.widths) * self.filters}")
-        # one extra all-zero row: where padding and tokens past `length` are sent
-        self.table = np.vstack([table.astype(np.float32), np.zeros((1, table.shape[1]), np.float32)])
+        # One extra row, where padding and tokens past `length` are sent: zero (what the Keras model puts
+        # there) except in the last tap of each width, where it is hugely negative, so a window that reaches
+        # past the text can never be a max (see `logits`).
+        pad = np.zeros((1, table.shape[1]), np.float32)
+        for start, stop in self._last_taps():
+            pad[0, start:stop] = PAST_TEXT
+        self.table = np.vstack([table.astype(np.float32), pad])
         self.pad_row = len(self.table) - 1
         self.conv_bias = [np.asarray(b, np.float32) for b in conv_bias]
         self.dense_kernel = np.asarray(dense_kernel, np.float32)
         self.dense_bias = np.asarray(dense_bias, np.float32)
+
+    def _last_taps(self):
+        """(start, stop) columns of the last tap of each width."""
+        offset, f = 0, self.filters
+        for width in self.widths:
+            yield offset + (width - 1) * f, offset + width * f
+            offset += width * f
 
     @classmethod
     def from_model(cls, model) -> "FoldedKimCNN":
@@ -64,26 +82,31 @@ class FoldedKimCNN:
     def logits(self, token_ids, length) -> np.ndarray:
         token_ids = np.asarray(token_ids, dtype=np.int64)
         length = np.asarray(length, dtype=np.int64).reshape(-1)
-        batch = token_ids.shape[0]
-        # the Keras model's (widest - 1) appended pads, then everything past `length` -> the zero row
-        token_ids = np.concatenate([token_ids, np.zeros((batch, max(self.widths) - 1), np.int64)], axis=1)
+        batch, widest = token_ids.shape[0], max(self.widths)
+        # the Keras model's (widest - 1) appended pads, then everything past `length` -> the pad row
+        token_ids = np.concatenate([token_ids, np.zeros((batch, widest - 1), np.int64)], axis=1)
         positions = np.arange(token_ids.shape[1])
         token_ids = np.where(positions[None, :] < length[:, None], token_ids, self.pad_row)
         if token_ids.size and (token_ids.min() < 0 or token_ids.max() > self.pad_row):
             raise ValueError(f"token ids must be in [0, {self.pad_row}), got {token_ids.min()}..{token_ids.max()}")
         gathered = self.table[token_ids]                      # [B, L', sum(w) * F]
-        span, f, offset, pooled = token_ids.shape[1], self.filters, 0, []
-        for width, bias in zip(self.widths, self.conv_bias):
+        span, f, offset = token_ids.shape[1], self.filters, 0
+        features = np.empty((batch, len(self.widths) * f), np.float32)
+        for i, (width, bias) in enumerate(zip(self.widths, self.conv_bias)):
             n = span - width + 1
-            h = gathered[:, 0:n, offset:offset + f] + bias
+            h = gathered[:, 0:n, offset:offset + f].copy()
             for k in range(1, width):
                 h += gathered[:, k:k + n, offset + k * f:offset + (k + 1) * f]
+            pooled = features[:, i * f:(i + 1) * f]
+            # Windows reaching past the text hold PAST_TEXT, so the max is over the text's windows, and
+            # max(relu(h)) = relu(max(h)): the ReLU runs once, on the pooled features.
+            h.max(axis=1, out=pooled)
+            short = length < width   # a text shorter than the window: the model's one window, pads as zeros
+            if short.any():
+                pooled[short] = sum(gathered[short, k, offset + k * f:offset + (k + 1) * f] for k in range(width - 1))
+            pooled += bias
             offset += width * f
-            np.maximum(h, 0.0, out=h)
-            valid = np.arange(n)[None, :] < np.maximum(length - width + 1, 1)[:, None]
-            h[~valid] = -np.inf
-            pooled.append(h.max(axis=1))
-        features = np.concatenate(pooled, axis=1)
+        np.maximum(features, 0.0, out=features)
         return (features @ self.dense_kernel + self.dense_bias).astype(np.float32)
 
     __call__ = logits

@@ -25,6 +25,23 @@ def test_measure_excludes_warm_up_and_reports_the_median():
     assert result.min > 10 / 0.2 and result.min <= result.median <= result.max
 
 
+def test_measure_repeats_a_short_pass_until_min_seconds():
+    import time
+
+    calls = []
+
+    def run_once():
+        calls.append(1)
+        time.sleep(0.01)
+        return 4
+    result = measure(run_once, warmup=1, repeats=2, min_seconds=0.05)
+    # a pass takes >= 10 ms: a 50 ms repeat needs 2 to 5 of them (fewer on a loaded machine, never 1)
+    assert 1 + 2 * 2 <= len(calls) <= 1 + 2 * 5
+    assert result.examples == 4 and result.max <= 4 / 0.01   # each rate: all its passes' examples over their time
+    before = len(calls)
+    assert measure(run_once, warmup=0, repeats=1).examples == 4 and len(calls) == before + 1   # default: one pass
+
+
 def test_bert_flops_per_example_by_hand():
     from teachers.bert import BertConfig
 

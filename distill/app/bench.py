@@ -14,6 +14,7 @@ from typing import Callable
 
 from distill.errors import DistillError
 from distill.timing import machine_info, matmul_peak_gflops, measure
+from distill.training import keep_freed_memory
 
 # ------------------------------------------------------------------- models
 # What `distill bench` measures: any mix of teacher runs, teacher presets and
@@ -190,6 +191,10 @@ def _teacher_model(run_dir, preset: str | None, max_seq_len: int, num_labels: in
             teacher.random_init, None)
 
 
+MIN_REPEAT_SECONDS = 0.25
+"""A timed repeat passes over the texts until it has lasted this long (a student's pass is milliseconds)."""
+
+
 def time_model(bench: ModelBench, texts: list[str], batch_size: int, mode: str, warmup: int = 1,
                repeats: int = 5) -> dict:
     """One bench row: examples/s of `bench` over `texts` at `batch_size` in `mode`, with FLOPs.
@@ -212,7 +217,7 @@ def time_model(bench: ModelBench, texts: list[str], batch_size: int, mode: str, 
     else:
         raise DistillError(f"unknown bench mode {mode!r}; known: {', '.join(MODES)}")
     started = time.perf_counter()
-    result = measure(run_once, warmup=warmup, repeats=repeats)
+    result = measure(run_once, warmup=warmup, repeats=repeats, min_seconds=MIN_REPEAT_SECONDS)
     flops = None
     if bench.flops is not None and bench.lengths is not None and texts:
         flops = statistics.fmean(bench.flops(bench.lengths(texts)))
@@ -256,6 +261,9 @@ def benchmark(factories: list[Callable[[], ModelBench]], texts: list[str], batch
     with tqdm(total=cells, desc="bench", unit="cell", disable=not progress) as bar:
         for factory in factories:
             bench = factory()
+            # A model timed after a TensorFlow input pipeline has run would otherwise pay page faults for
+            # every large buffer it allocates (TF's malloc patch; see `distill.training.keep_freed_memory`).
+            keep_freed_memory()
             for mode in modes:
                 for batch in batch_sizes:
                     bar.set_postfix_str(f"{bench.model} {mode} batch {batch}")
