@@ -46,7 +46,7 @@ def measure(run_once: Callable[[], int], warmup: int = 1, repeats: int = 5, min_
         run_once()
     rates, examples = [], 0
     for _ in range(repeats):
-        start, done, elapsed = time.perf_counter(), 0, 0.0
+        start, done = time.perf_counter(), 0
         while True:
             examples = run_once()
             done += examples

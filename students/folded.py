@@ -49,21 +49,18 @@ class FoldedKimCNN:
         # One extra row, where padding and tokens past `length` are sent: zero (what the Keras model puts
         # there) except in the last tap of each width, where it is hugely negative, so a window that reaches
         # past the text can never be a max (see `logits`).
+        f, offset, self.taps = self.filters, 0, []   # per width, the table columns of each of its taps
+        for width in self.widths:
+            self.taps.append([slice(offset + k * f, offset + (k + 1) * f) for k in range(width)])
+            offset += width * f
         pad = np.zeros((1, table.shape[1]), np.float32)
-        for start, stop in self._last_taps():
-            pad[0, start:stop] = PAST_TEXT
+        for taps in self.taps:
+            pad[0, taps[-1]] = PAST_TEXT
         self.table = np.vstack([table.astype(np.float32), pad])
         self.pad_row = len(self.table) - 1
         self.conv_bias = [np.asarray(b, np.float32) for b in conv_bias]
         self.dense_kernel = np.asarray(dense_kernel, np.float32)
         self.dense_bias = np.asarray(dense_bias, np.float32)
-
-    def _last_taps(self):
-        """(start, stop) columns of the last tap of each width."""
-        offset, f = 0, self.filters
-        for width in self.widths:
-            yield offset + (width - 1) * f, offset + width * f
-            offset += width * f
 
     @classmethod
     def from_model(cls, model) -> "FoldedKimCNN":
@@ -90,22 +87,21 @@ class FoldedKimCNN:
         if token_ids.size and (token_ids.min() < 0 or token_ids.max() > self.pad_row):
             raise ValueError(f"token ids must be in [0, {self.pad_row}), got {token_ids.min()}..{token_ids.max()}")
         gathered = self.table[token_ids]                      # [B, L', sum(w) * F]
-        span, f, offset = token_ids.shape[1], self.filters, 0
+        span, f = token_ids.shape[1], self.filters
         features = np.empty((batch, len(self.widths) * f), np.float32)
-        for i, (width, bias) in enumerate(zip(self.widths, self.conv_bias)):
+        for i, (width, taps, bias) in enumerate(zip(self.widths, self.taps, self.conv_bias)):
             n = span - width + 1
-            h = gathered[:, 0:n, offset:offset + f].copy()
+            h = gathered[:, 0:n, taps[0]].copy()
             for k in range(1, width):
-                h += gathered[:, k:k + n, offset + k * f:offset + (k + 1) * f]
+                h += gathered[:, k:k + n, taps[k]]
             pooled = features[:, i * f:(i + 1) * f]
             # Windows reaching past the text hold PAST_TEXT, so the max is over the text's windows, and
             # max(relu(h)) = relu(max(h)): the ReLU runs once, on the pooled features.
             h.max(axis=1, out=pooled)
             short = length < width   # a text shorter than the window: the model's one window, pads as zeros
             if short.any():
-                pooled[short] = sum(gathered[short, k, offset + k * f:offset + (k + 1) * f] for k in range(width - 1))
+                pooled[short] = sum(gathered[short, k, taps[k]] for k in range(width - 1))
             pooled += bias
-            offset += width * f
         np.maximum(features, 0.0, out=features)
         return (features @ self.dense_kernel + self.dense_bias).astype(np.float32)
 
