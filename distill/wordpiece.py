@@ -19,6 +19,19 @@ segment ids 0/1, and longest-first truncation to `max_seq_len` for pairs.
 by writing it, and a student reads the augmented rows as its teacher did.
 Every vocab must hold the five special tokens.
 
+Single texts of printable ASCII take a shortcut to the same ids: split at
+spaces and punctuation (all BertPreTokenizer does to such text), each word's
+WordPiece ids looked up in a cache the library itself fills. The library's
+pipeline spends most of its time on a text in its pre-tokenizer and in Python
+objects, which made tokenizing most of a folded student's raw-text time; the
+shortcut is exact by construction and tested against the library on text
+built to find the edges (punctuation, "[MASK]", long words, truncation,
+accents). Other text is first normalized by the library's normalizer and
+takes the shortcut if that made it printable ASCII (accents stripped when
+uncased, tabs made spaces), curly quotes, dashes and other common
+punctuation marks allowed; the rest (CJK, accents kept when cased, other
+scripts) and every pair go through the library whole.
+
 Ids come back unpadded on purpose: callers sort rows by length and pad each
 batch to its own longest row (length bucketing), which is where most of a
 teacher's inference time is won. `pad_batch` pads for a BERT (ids, segments,
@@ -29,6 +42,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+import unicodedata
 import tempfile
 from collections import Counter
 from dataclasses import dataclass
@@ -43,6 +58,14 @@ from distill.errors import DistillError
 PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
 SPECIAL_TOKENS = (PAD, UNK, CLS, SEP, MASK)
 MAX_INPUT_CHARS_PER_WORD = 100   # a longer word is [UNK], as in Google's BERT
+WORD_CACHE_SIZE = 1 << 18         # words whose ids the ASCII shortcut keeps (a few tens of MB at most)
+_ASCII_WORDS = re.compile(r"[A-Za-z0-9]+|[^ A-Za-z0-9]")   # BertPreTokenizer on printable ASCII (+ marks)
+_NOT_PRINTABLE_ASCII = re.compile(r"[^ -~]")
+# Punctuation outside ASCII that the shortcut may split off like ASCII punctuation (curly quotes, dashes,
+# ellipsis, guillemets...): Unicode category P in Latin-1 and General Punctuation, blocks whose categories
+# have not changed in decades, so Python's and the library's Unicode tables agree on them.
+_MARKS = frozenset(c for c in map(chr, [*range(0xA0, 0x100), *range(0x2010, 0x2060)])
+                   if unicodedata.category(c).startswith("P"))
 
 
 @dataclass
@@ -141,10 +164,12 @@ class WordPieceTokenizer:
     accents); it must match the vocab the teacher was trained with.
     `vocab_sha256` is the sha256 of the vocab file's bytes; for a list, of the
     file `vocab_text(tokens)` would write (the same for a file so written).
-    `vocab_path` is None when the tokens were given as a list.
+    `vocab_path` is None when the tokens were given as a list. `ascii_shortcut=False` sends every text
+    through the `tokenizers` pipeline (same ids, slower; for comparison).
     """
 
-    def __init__(self, vocab: str | os.PathLike | Sequence[str], lowercase: bool = True, max_seq_len: int = 128):
+    def __init__(self, vocab: str | os.PathLike | Sequence[str], lowercase: bool = True, max_seq_len: int = 128,
+                 ascii_shortcut: bool = True):
         if max_seq_len < 3:
             raise DistillError(f"max_seq_len must be at least 3 ([CLS] a [SEP] b [SEP] needs them), got {max_seq_len}")
         if isinstance(vocab, (str, os.PathLike)):
@@ -162,7 +187,9 @@ class WordPieceTokenizer:
         self.pad_id, self.unk_id, self.cls_id, self.sep_id, self.mask_id = (index[t] for t in SPECIAL_TOKENS)
         self._tokenizer = _bert_wordpiece(index, self.lowercase)
         self._tokenizer.enable_truncation(self.max_seq_len, strategy="longest_first")
-        self._plain: Tokenizer | None = None   # the same without truncation, made when `pieces` is first called
+        self._plain: Tokenizer | None = None   # the same without truncation, made when first needed
+        self.ascii_shortcut = bool(ascii_shortcut)
+        self._word_ids: dict[str, list[int]] = {}   # the ASCII shortcut's cache: word -> its WordPiece ids
 
     def __len__(self) -> int:
         return len(self.vocab)
@@ -174,27 +201,76 @@ class WordPieceTokenizer:
         # `encode_batch_fast`: the same ids and segments without character offsets, which nothing here
         # reads; a third less time per text, which a student's raw-text throughput is mostly made of.
         if texts_b is None:
-            encoded = self._tokenizer.encode_batch_fast(texts)
+            rows = [self._ascii_ids(text) for text in texts] if self.ascii_shortcut else [None] * len(texts)
+            ids = [np.asarray(row, dtype=np.int32) if row is not None else None for row in rows]
+            rest = [i for i, row in enumerate(rows) if row is None]
+            if rest:
+                for i, e in zip(rest, self._tokenizer.encode_batch_fast([texts[i] for i in rest])):
+                    ids[i] = np.asarray(e.ids, dtype=np.int32)
+            segments = [np.zeros(len(row), dtype=np.int8) for row in ids]
         else:
             texts_b = list(texts_b)
             check_texts(texts_b, "texts_b")
             if len(texts_b) != len(texts):
                 raise DistillError(f"texts_b has {len(texts_b)} rows but texts has {len(texts)}")
             encoded = self._tokenizer.encode_batch_fast(list(zip(texts, texts_b)))
-        ids = [np.asarray(e.ids, dtype=np.int32) for e in encoded]
-        segments = [np.asarray(e.type_ids, dtype=np.int8) for e in encoded]
+            ids = [np.asarray(e.ids, dtype=np.int32) for e in encoded]
+            segments = [np.asarray(e.type_ids, dtype=np.int8) for e in encoded]
         lengths = np.fromiter((len(i) for i in ids), dtype=np.int32, count=len(ids))
         return Encoding(ids, segments, lengths)
+
+    def _ascii_ids(self, text: str) -> list[int] | None:
+        """`[CLS] text [SEP]`'s ids (truncated to `max_seq_len`) when `text`, normalized, is printable
+        ASCII, punctuation marks of `_MARKS` allowed; else None.
+
+        Printable ASCII needs no normalizing beyond lowercasing (no accents, CJK or control characters) and
+        BertPreTokenizer splits it into runs of letters and digits and single punctuation marks. Other text
+        goes through the library's normalizer first (accents stripped when uncased, whitespace made spaces)
+        and qualifies if that made it printable ASCII but for marks of `_MARKS`, which the pre-tokenizer splits
+        off as it does ASCII punctuation. "[MASK]" is matched in the raw text first, as the
+        library does with its added token."""
+        chunks = text.split(MASK) if MASK in text else (text,)
+        if text.isascii() and text.isprintable():
+            chunks = [chunk.lower() for chunk in chunks] if self.lowercase else chunks
+        else:
+            chunks = [self._tokenizer.normalizer.normalize_str(chunk) for chunk in chunks]
+            for chunk in chunks:
+                if not (chunk.isascii() and chunk.isprintable()) and \
+                        not _MARKS.issuperset(_NOT_PRINTABLE_ASCII.findall(chunk)):
+                    return None
+        ids, limit = [self.cls_id], self.max_seq_len - 1
+        for part, chunk in enumerate(chunks):
+            if part:
+                ids.append(self.mask_id)
+            for word in _ASCII_WORDS.findall(chunk):
+                pieces = self._word_ids.get(word)
+                if pieces is None:
+                    pieces = self._pieces_of_word(word)
+                ids += pieces
+            if len(ids) >= limit:
+                break
+        del ids[limit:]
+        ids.append(self.sep_id)
+        return ids
+
+    def _pieces_of_word(self, word: str) -> list[int]:
+        pieces = self._untruncated().encode(word, add_special_tokens=False).ids
+        if len(self._word_ids) < WORD_CACHE_SIZE:
+            self._word_ids[word] = pieces
+        return pieces
+
+    def _untruncated(self) -> Tokenizer:
+        if self._plain is None:
+            self._plain = Tokenizer.from_str(self._tokenizer.to_str())
+            self._plain.no_truncation()
+        return self._plain
 
     def pieces(self, texts: Sequence[str]) -> list[np.ndarray]:
         """The WordPiece ids of each text alone: no [CLS]/[SEP], no truncation (pretraining packs
         consecutive sentences into rows itself)."""
         texts = list(texts)
         check_texts(texts, "texts")
-        if self._plain is None:
-            self._plain = Tokenizer.from_str(self._tokenizer.to_str())
-            self._plain.no_truncation()
-        encoded = self._plain.encode_batch_fast(texts, add_special_tokens=False)
+        encoded = self._untruncated().encode_batch_fast(texts, add_special_tokens=False)
         return [np.asarray(e.ids, dtype=np.int32) for e in encoded]
 
     def to_json(self, padding: bool = True) -> str:

@@ -159,3 +159,52 @@ def test_matches_the_hf_tokenizer_shipped_with_minilm():
     for x, y, ids, segments in zip(a, b, encoded.ids, encoded.segments):
         want = reference.encode(x, y)
         assert ids.tolist() == want.ids and segments.tolist() == want.type_ids
+
+
+def _library_ids(tok, texts):
+    """What the `tokenizers` pipeline alone gives (the shortcut bypassed)."""
+    return [list(e.ids) for e in tok._tokenizer.encode_batch_fast(list(texts))]
+
+
+def test_without_the_shortcut_every_text_goes_through_the_library(vocab):
+    tok = WordPieceTokenizer(vocab, ascii_shortcut=False)
+    assert tok.encode(["the film was wonderful!"]).ids[0].tolist() == [2, 5, 6, 7, 8, 9, 13, 3]
+    assert not tok._word_ids
+
+
+@pytest.mark.parametrize("lowercase", [True, False])
+@pytest.mark.parametrize("max_seq_len", [6, 128])
+def test_ascii_shortcut_gives_the_library_ids(tmp_path, lowercase, max_seq_len):
+    rng = np.random.default_rng(0)
+    # Words in and out of the vocab, both cases, digits, every ASCII punctuation mark, "[MASK]" and
+    # near misses of it, a word over the 100-character limit, and non-ASCII and control characters
+    # (which must take the library's path).
+    words = ["the", "The", "film", "wonderful", "Wonderful", "filmed", "x7", "42", "don't", "[MASK]", "[mask]",
+             "[MASK", "MASK]", "[[MASK]]", "a" * 101, "café", "naïve", "日本", "tab\there", "line\nbreak",
+             "\x7f", "zz", "", "don’t", "“quoted”", "–", "—", "…", "«", "¿", "°", "¬", "·", "½", "€", "‰"]
+    words += list("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
+    texts = ["", " ", "[MASK]", "x[MASK]y", "   spaced   out   "]
+    for _ in range(400):
+        picked = rng.choice(len(words), size=rng.integers(1, 12))
+        glue = rng.choice(["", " ", "  "], size=len(picked))
+        texts.append("".join(words[i] + g for i, g in zip(picked, glue)))
+    vocab_path = build_vocab([t.replace("[MASK]", " ") for t in texts] + ["wonder ##ful"], tmp_path / "v.txt",
+                             size=60, lowercase=lowercase)
+    tok = WordPieceTokenizer(vocab_path, lowercase=lowercase, max_seq_len=max_seq_len)
+    expected = _library_ids(tok, texts)
+    for _ in range(2):   # the second time from the filled word cache
+        got = [row.tolist() for row in tok.encode(texts).ids]
+        assert got == expected
+    shortcut = [t for t in texts if tok._ascii_ids(t) is not None]
+    assert any(not t.isascii() for t in shortcut) and len(shortcut) < len(texts)   # both paths were taken
+    assert any(t.isascii() and t.isprintable() and "[MASK]" in t for t in texts)
+
+
+def test_ascii_shortcut_takes_text_normalizing_makes_ascii_and_skips_the_rest(vocab):
+    uncased, cased = WordPieceTokenizer(vocab), WordPieceTokenizer(vocab, lowercase=False)
+    assert uncased._ascii_ids("the film") == uncased._ascii_ids("the\tfilm") == [2, 5, 6, 3]
+    assert uncased._ascii_ids("thé film") == [2, 5, 6, 3]   # accents stripped when uncased
+    assert uncased._ascii_ids("the “film”") == [2, 5, 1, 6, 1, 3]   # a curly quote is punctuation
+    assert uncased._ascii_ids("the film°") is None   # a degree sign is a symbol, not punctuation
+    assert cased._ascii_ids("thé film") is None and uncased._ascii_ids("日本 film") is None
+    assert cased.encode(["thé film"]).ids[0].tolist() == [2, 1, 6, 3]   # through the library
