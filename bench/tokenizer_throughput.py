@@ -89,7 +89,7 @@ def main(argv=None) -> int:
                 done += len(texts)
             rates[name].append(done / (time.perf_counter() - start))
     shortcut = tokenizers["shortcut"]
-    taken = sum(shortcut._ascii_ids(t) is not None for t in texts) / len(texts)
+    taken = sum(shortcut._shortcut_ids(t) is not None for t in texts) / len(texts)
     summary = {"texts": where, "examples": len(texts), "batch": args.batch, "rounds": args.rounds,
                "same_ids": same, "shortcut_share": taken,
                "texts_per_s": {name: {"median": statistics.median(r), "min": min(r), "max": max(r)}

@@ -23,14 +23,15 @@ Single texts of printable ASCII take a shortcut to the same ids: split at
 spaces and punctuation (all BertPreTokenizer does to such text), each word's
 WordPiece ids looked up in a cache the library itself fills. The library's
 pipeline spends most of its time on a text in its pre-tokenizer and in Python
-objects, which made tokenizing most of a folded student's raw-text time; the
-shortcut is exact by construction and tested against the library on text
-built to find the edges (punctuation, "[MASK]", long words, truncation,
-accents). Other text is first normalized by the library's normalizer and
-takes the shortcut if that made it printable ASCII (accents stripped when
-uncased, tabs made spaces), curly quotes, dashes and other common
-punctuation marks allowed; the rest (CJK, accents kept when cased, other
-scripts) and every pair go through the library whole.
+objects, which made tokenizing most of a folded student's raw-text time.
+Other text is first normalized by the library's normalizer and takes the
+shortcut if that made it printable ASCII (accents stripped when uncased, tabs
+made spaces), curly quotes, dashes and the other punctuation marks of
+`_MARKS` allowed; the rest (CJK, accents kept when cased, other scripts) and
+every pair go through the library whole. The shortcut gives the library's ids
+wherever its rules agree with the library's character tables; a test checks
+both paths against each other on text built to find the edges (punctuation,
+"[MASK]", long words, truncation, accents, marks).
 
 Ids come back unpadded on purpose: callers sort rows by length and pad each
 batch to its own longest row (length bucketing), which is where most of a
@@ -58,9 +59,12 @@ from distill.errors import DistillError
 PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
 SPECIAL_TOKENS = (PAD, UNK, CLS, SEP, MASK)
 MAX_INPUT_CHARS_PER_WORD = 100   # a longer word is [UNK], as in Google's BERT
-WORD_CACHE_SIZE = 1 << 18         # words whose ids the ASCII shortcut keeps (a few tens of MB at most)
+WORD_CACHE_SIZE = 1 << 17         # words whose ids the ASCII shortcut keeps (~330 bytes each: ~45 MB at most)
 _ASCII_WORDS = re.compile(r"[A-Za-z0-9]+|[^ A-Za-z0-9]")   # BertPreTokenizer on printable ASCII (+ marks)
 _NOT_PRINTABLE_ASCII = re.compile(r"[^ -~]")
+# Scripts the normalizer never turns into ASCII (kana, CJK ideographs, Hangul): text with any goes straight
+# to the library instead of being normalized twice.
+_NEVER_ASCII = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
 # Punctuation outside ASCII that the shortcut may split off like ASCII punctuation (curly quotes, dashes,
 # ellipsis, guillemets...): Unicode category P in Latin-1 and General Punctuation, blocks whose categories
 # have not changed in decades, so Python's and the library's Unicode tables agree on them.
@@ -189,6 +193,8 @@ class WordPieceTokenizer:
         self._tokenizer.enable_truncation(self.max_seq_len, strategy="longest_first")
         self._plain: Tokenizer | None = None   # the same without truncation, made when first needed
         self.ascii_shortcut = bool(ascii_shortcut)
+        self._normalizer = self._tokenizer.normalizer
+        self._shortcut_limit = self.max_seq_len - 1   # [CLS] + pieces, before [SEP]; as the library truncates
         self._word_ids: dict[str, list[int]] = {}   # the ASCII shortcut's cache: word -> its WordPiece ids
 
     def __len__(self) -> int:
@@ -198,10 +204,10 @@ class WordPieceTokenizer:
         """Tokenize single sentences, or pairs when `texts_b` is given (same length)."""
         texts = list(texts)
         check_texts(texts, "texts")
-        # `encode_batch_fast`: the same ids and segments without character offsets, which nothing here
-        # reads; a third less time per text, which a student's raw-text throughput is mostly made of.
+        # The library's `encode_batch_fast`: the same ids and segments without character offsets, which
+        # nothing here reads, in a third less time per text.
         if texts_b is None:
-            rows = [self._ascii_ids(text) for text in texts] if self.ascii_shortcut else [None] * len(texts)
+            rows = [self._shortcut_ids(text) for text in texts] if self.ascii_shortcut else [None] * len(texts)
             ids = [np.asarray(row, dtype=np.int32) if row is not None else None for row in rows]
             rest = [i for i, row in enumerate(rows) if row is None]
             if rest:
@@ -219,7 +225,7 @@ class WordPieceTokenizer:
         lengths = np.fromiter((len(i) for i in ids), dtype=np.int32, count=len(ids))
         return Encoding(ids, segments, lengths)
 
-    def _ascii_ids(self, text: str) -> list[int] | None:
+    def _shortcut_ids(self, text: str) -> list[int] | None:
         """`[CLS] text [SEP]`'s ids (truncated to `max_seq_len`) when `text`, normalized, is printable
         ASCII, punctuation marks of `_MARKS` allowed; else None.
 
@@ -233,12 +239,17 @@ class WordPieceTokenizer:
         if text.isascii() and text.isprintable():
             chunks = [chunk.lower() for chunk in chunks] if self.lowercase else chunks
         else:
-            chunks = [self._tokenizer.normalizer.normalize_str(chunk) for chunk in chunks]
+            if _NEVER_ASCII.search(text):
+                return None
+            try:
+                chunks = [self._normalizer.normalize_str(chunk) for chunk in chunks]
+            except UnicodeError:   # a lone surrogate: the library says what is wrong with it
+                return None
             for chunk in chunks:
                 if not (chunk.isascii() and chunk.isprintable()) and \
                         not _MARKS.issuperset(_NOT_PRINTABLE_ASCII.findall(chunk)):
                     return None
-        ids, limit = [self.cls_id], self.max_seq_len - 1
+        ids, limit = [self.cls_id], self._shortcut_limit
         for part, chunk in enumerate(chunks):
             if part:
                 ids.append(self.mask_id)
@@ -254,9 +265,12 @@ class WordPieceTokenizer:
         return ids
 
     def _pieces_of_word(self, word: str) -> list[int]:
+        if len(word) > MAX_INPUT_CHARS_PER_WORD:   # what WordPiece makes of it, and not worth a cache entry
+            return [self.unk_id]
         pieces = self._untruncated().encode(word, add_special_tokens=False).ids
-        if len(self._word_ids) < WORD_CACHE_SIZE:
-            self._word_ids[word] = pieces
+        if len(self._word_ids) >= WORD_CACHE_SIZE:   # full: start again, so the words in use now get in
+            self._word_ids.clear()
+        self._word_ids[word] = pieces
         return pieces
 
     def _untruncated(self) -> Tokenizer:

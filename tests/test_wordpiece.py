@@ -195,16 +195,34 @@ def test_ascii_shortcut_gives_the_library_ids(tmp_path, lowercase, max_seq_len):
     for _ in range(2):   # the second time from the filled word cache
         got = [row.tolist() for row in tok.encode(texts).ids]
         assert got == expected
-    shortcut = [t for t in texts if tok._ascii_ids(t) is not None]
+    shortcut = [t for t in texts if tok._shortcut_ids(t) is not None]
     assert any(not t.isascii() for t in shortcut) and len(shortcut) < len(texts)   # both paths were taken
     assert any(t.isascii() and t.isprintable() and "[MASK]" in t for t in texts)
 
 
 def test_ascii_shortcut_takes_text_normalizing_makes_ascii_and_skips_the_rest(vocab):
     uncased, cased = WordPieceTokenizer(vocab), WordPieceTokenizer(vocab, lowercase=False)
-    assert uncased._ascii_ids("the film") == uncased._ascii_ids("the\tfilm") == [2, 5, 6, 3]
-    assert uncased._ascii_ids("thé film") == [2, 5, 6, 3]   # accents stripped when uncased
-    assert uncased._ascii_ids("the “film”") == [2, 5, 1, 6, 1, 3]   # a curly quote is punctuation
-    assert uncased._ascii_ids("the film°") is None   # a degree sign is a symbol, not punctuation
-    assert cased._ascii_ids("thé film") is None and uncased._ascii_ids("日本 film") is None
+    assert uncased._shortcut_ids("the film") == uncased._shortcut_ids("the\tfilm") == [2, 5, 6, 3]
+    assert uncased._shortcut_ids("thé film") == [2, 5, 6, 3]   # accents stripped when uncased
+    assert uncased._shortcut_ids("the “film”") == [2, 5, 1, 6, 1, 3]   # a curly quote is punctuation
+    assert uncased._shortcut_ids("the film°") is None   # a degree sign is a symbol, not punctuation
+    assert cased._shortcut_ids("thé film") is None and uncased._shortcut_ids("日本 film") is None
     assert cased.encode(["thé film"]).ids[0].tolist() == [2, 1, 6, 3]   # through the library
+
+
+def test_shortcut_cache_skips_overlong_words_and_starts_again_when_full(vocab, monkeypatch):
+    import distill.wordpiece as wordpiece
+
+    tok = WordPieceTokenizer(vocab)
+    assert tok.encode(["the " + "a" * 101]).ids[0].tolist() == [2, 5, 1, 3]   # over 100 characters: [UNK]
+    assert "a" * 101 not in tok._word_ids
+    monkeypatch.setattr(wordpiece, "WORD_CACHE_SIZE", 3)
+    tok = WordPieceTokenizer(vocab)
+    expected = _library_ids(tok, ["the film was wonderful , hello !"])
+    assert [row.tolist() for row in tok.encode(["the film was wonderful , hello !"]).ids] == expected
+    assert 0 < len(tok._word_ids) <= 3
+
+
+def test_shortcut_leaves_broken_unicode_to_the_library(vocab):
+    tok = WordPieceTokenizer(vocab)
+    assert tok._shortcut_ids("a\ud800b") is None
