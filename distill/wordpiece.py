@@ -211,7 +211,7 @@ class WordPieceTokenizer:
             ids = [np.asarray(row, dtype=np.int32) if row is not None else None for row in rows]
             rest = [i for i, row in enumerate(rows) if row is None]
             if rest:
-                for i, e in zip(rest, self._tokenizer.encode_batch_fast([texts[i] for i in rest])):
+                for i, e in zip(rest, self._library_encode([texts[i] for i in rest], texts)):
                     ids[i] = np.asarray(e.ids, dtype=np.int32)
             segments = [np.zeros(len(row), dtype=np.int8) for row in ids]
         else:
@@ -219,11 +219,26 @@ class WordPieceTokenizer:
             check_texts(texts_b, "texts_b")
             if len(texts_b) != len(texts):
                 raise DistillError(f"texts_b has {len(texts_b)} rows but texts has {len(texts)}")
-            encoded = self._tokenizer.encode_batch_fast(list(zip(texts, texts_b)))
+            encoded = self._library_encode(list(zip(texts, texts_b)), texts, texts_b)
             ids = [np.asarray(e.ids, dtype=np.int32) for e in encoded]
             segments = [np.asarray(e.type_ids, dtype=np.int8) for e in encoded]
         lengths = np.fromiter((len(i) for i in ids), dtype=np.int32, count=len(ids))
         return Encoding(ids, segments, lengths)
+
+    def _library_encode(self, inputs: list, texts: list[str], texts_b: list[str] | None = None) -> list:
+        """The library's encodings of `inputs`; text it cannot take (a lone surrogate, which no UTF-8
+        file holds but a Python string can) fails naming the row of `texts` or `texts_b`."""
+        try:
+            return self._tokenizer.encode_batch_fast(inputs)
+        except TypeError:
+            for what, column in (("texts", texts), ("texts_b", texts_b or [])):
+                for row, text in enumerate(column):
+                    try:
+                        text.encode("utf-8")
+                    except UnicodeEncodeError as exc:
+                        raise DistillError(f"{what}: row {row} is not valid Unicode (a lone surrogate, "
+                                           f"{text[exc.start]!r}, at character {exc.start})") from None
+            raise
 
     def _shortcut_ids(self, text: str) -> list[int] | None:
         """`[CLS] text [SEP]`'s ids (truncated to `max_seq_len`) when `text`, normalized, is printable

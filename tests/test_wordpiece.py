@@ -223,6 +223,10 @@ def test_shortcut_cache_skips_overlong_words_and_starts_again_when_full(vocab, m
     assert 0 < len(tok._word_ids) <= 3
 
 
-def test_shortcut_leaves_broken_unicode_to_the_library(vocab):
+def test_broken_unicode_fails_naming_the_row(vocab):
     tok = WordPieceTokenizer(vocab)
-    assert tok._shortcut_ids("a\ud800b") is None
+    assert tok._shortcut_ids("a\ud800b") is None   # left to the library, which refuses it
+    with pytest.raises(DistillError, match=r"texts: row 1 is not valid Unicode .*at character 1"):
+        tok.encode(["the film", "a\ud800b"])
+    with pytest.raises(DistillError, match=r"texts_b: row 0 is not valid Unicode"):
+        tok.encode(["the film"], ["\udc00"])
