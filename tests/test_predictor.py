@@ -107,3 +107,15 @@ def test_sentence_pair_student_predicts_pairs(tmp_path):
         np.testing.assert_array_equal(got, arrays["x"][row, :n], err_msg=f"row {row}")
     with pytest.raises(DistillError, match="sentence pairs"):
         predictor.predict(["only one"])
+
+
+def test_predict_cli_names_a_text_that_is_not_valid_unicode(trained, capsys):
+    """Bytes that are not UTF-8 on the command line reach Python as lone surrogates: one line, exit 2,
+    no label printed for any text."""
+    from distill.app import cli
+
+    _, run_dir = trained
+    code = cli.main(["predict", str(run_dir), "a fine film", "bad \udcff film"])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert err == "distill: error: texts: row 1 is not valid Unicode (a lone surrogate, '\\udcff', at character 4)\n"
