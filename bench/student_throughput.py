@@ -107,12 +107,11 @@ def student_bench(run_dir, max_seq_len: int, engine: str):
     from distill.wordpiece import pad_ids
     from students.predictor import StudentPredictor
     from students.kim_cnn import build_kim_cnn
-    from teachers.registry import load_teacher
 
-    minilm = load_teacher("minilm-l6", max_seq_len=max_seq_len)
-    model = build_kim_cnn(minilm.encoder.word_embeddings.numpy(), 2, embedding_mode="static")
-    predictor = StudentPredictor(model, minilm.tokenizer.vocab, ["negative", "positive"],
-                                 minilm.tokenizer.lowercase, max_seq_len, engine=engine)
+    table, tokenizer = table_and_tokenizer(None, max_seq_len)
+    model = build_kim_cnn(table, 2, embedding_mode="static")
+    predictor = StudentPredictor(model, tokenizer.vocab, ["negative", "positive"], tokenizer.lowercase,
+                                 max_seq_len, engine=engine)
 
     def prepare(texts, batch):
         ids = predictor.encode(texts)
@@ -158,15 +157,12 @@ def bilstm_bench(table, tokenizer, units: int = 150, hidden: int = 200, num_labe
     forward = tf.function(lambda ids: model(ids, training=False),
                           input_signature=[tf.TensorSpec([None, None], tf.int32)])
 
-    def text(texts, batch):
-        ids = tokenizer.encode(texts).ids
-        return [forward(pad_ids(ids[i:i + batch])[0]).numpy() for i in range(0, len(ids), batch)]
-
     def prepare(texts, batch):
         ids = tokenizer.encode(texts).ids
         return [pad_ids(ids[i:i + batch])[0] for i in range(0, len(ids), batch)]
 
-    return ModelBench(f"bilstm-{units}", "student", None, True, int(model.count_params()), text=text,
+    return ModelBench(f"bilstm-{units}", "student", None, True, int(model.count_params()),
+                      text=lambda texts, batch: [forward(padded).numpy() for padded in prepare(texts, batch)],
                       prepare=prepare, ids=lambda padded: forward(padded).numpy())
 
 

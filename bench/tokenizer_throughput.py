@@ -34,7 +34,8 @@ ROUND_SECONDS = 0.25
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--texts", default="rt-polarity",
-                   help="a task name (its test split), or a file with one text per line (default rt-polarity)")
+                   help="a task name (its test split), 'synthetic', or a file with one text per line "
+                   "(default rt-polarity)")
     p.add_argument("--vocab", type=Path, help="vocab.txt (default: minilm-l6's, from its wheel)")
     p.add_argument("--cased", action="store_true", help="keep case (for a cased vocab)")
     p.add_argument("--examples", type=int, default=1024, help="texts per pass (default 1024)")
@@ -45,23 +46,9 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def load_texts(source: str, n: int) -> tuple[list[str], str]:
-    path = Path(source)
-    if path.is_file():
-        texts = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        where = str(path)
-    else:
-        from distill.data import load_task
-
-        split = load_task(source).splits["test"]
-        texts, where = list(split.texts), f"{source} test"
-    if not texts:
-        raise SystemExit(f"{source}: no texts")
-    return [texts[i % len(texts)] for i in range(n)], where
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from bench.student_throughput import load_texts
     from distill.wordpiece import WordPieceTokenizer
 
     texts, where = load_texts(args.texts, args.examples)
