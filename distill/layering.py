@@ -4,9 +4,10 @@ Owns the dependency rule between our top-level packages and the `ast`-based
 checker that enforces it (tests/test_layering.py runs it on the real tree).
 The rule exists so that `students/` stays deployable without `teachers/` (a
 distilled CNN ships with no BERT code), `materials/` is readable by students
-without pulling in teachers, and the foundation (`distill` minus `distill.app`)
-stays reusable by all of them without dragging in the face (CLI, pipeline,
-bench, report), which alone may tie everything together.
+without pulling in teachers, and the foundation (`distill` minus the face)
+stays reusable by all of them without dragging in the face (`distill.app`:
+CLI, pipeline, bench, report; `distill.api`: the Python API), which alone may
+tie everything together.
 
 The checker reads every `.py` file of the four packages and collects every
 import of our packages, lazy ones included: imports inside functions and
@@ -40,6 +41,9 @@ ALLOWED = {
 }
 """layer -> the layers its modules may import. Everything else is a violation."""
 
+FACE_MODULES = ("app", "api")
+"""distill.<these> are the face: distill.app (CLI, pipeline, bench, report) and distill.api (Python)."""
+
 PACKAGES = ("distill", "teachers", "materials", "students")
 """Our top-level packages; imports of anything else (stdlib, numpy, keras...) are not checked."""
 
@@ -49,8 +53,8 @@ _ORDER = (APP, FOUNDATION, TEACHERS, MATERIALS, STUDENTS)
 def layer_of(module: str) -> str | None:
     """The layer of a dotted module name, or None when it is not one of ours."""
     parts = module.split(".")
-    if parts[0] == "distill":
-        return APP if len(parts) > 1 and parts[1] == "app" else FOUNDATION
+    if parts[0] == "distill":   # distill.api, the public Python API, is the face too
+        return APP if len(parts) > 1 and parts[1] in FACE_MODULES else FOUNDATION
     if parts[0] in (TEACHERS, MATERIALS, STUDENTS):
         return parts[0]
     return None
@@ -61,7 +65,7 @@ def rule_broken(importer_layer: str, imported_layer: str) -> str | None:
     if imported_layer in ALLOWED[importer_layer]:
         return None
     if imported_layer == APP:
-        return "nothing outside distill.app imports distill.app"
+        return "nothing outside the face (distill.app, distill.api) imports it"
     if importer_layer == STUDENTS and imported_layer == TEACHERS:
         return "students never import teachers"
     allowed = ", ".join(layer for layer in _ORDER if layer in ALLOWED[importer_layer])

@@ -179,7 +179,8 @@ class MaterialsFile:
     # ------------------------------------------------------------- tf.data
     def dataset(self, split: str, batch_size: int = 64, targets=("y", "logits"), shuffle: bool = False,
                 seed: int = 0, drop_remainder: bool = False, in_memory: bool | None = None,
-                memory_limit: int = IN_MEMORY_LIMIT_BYTES, shuffle_chunks: int = 8, epochs_done: int = 0):
+                memory_limit: int = IN_MEMORY_LIMIT_BYTES, shuffle_chunks: int = 8, epochs_done: int = 0,
+                bucket: bool = False, bucket_batches: int = 32):
         """`tf.data.Dataset` of (features, targets) batches over one split.
 
         features: {"token_ids": int32 [B, Lb], "length": int32 [B]} (+ "segment_ids"
@@ -190,6 +191,11 @@ class MaterialsFile:
         the in-memory path when the split's arrays fit in `memory_limit` bytes.
         `epochs_done` skips that many epochs' orders, so that a resumed
         training sees the same order in each epoch as an uninterrupted one.
+        `bucket` groups rows of similar length into the same batch (less
+        padding, faster steps): the rows are cut into windows of
+        `bucket_batches` batches (after the shuffle, when shuffled), each
+        window is sorted by length and cut into batches, and the batches are
+        shuffled; every row still comes exactly once per epoch.
         """
         import tensorflow as tf
 
@@ -203,14 +209,21 @@ class MaterialsFile:
         fields = ("x", "length", *(("segment",) if self.is_pair else ()), *targets)
         if in_memory is None:
             in_memory = self.nbytes(split, fields) <= memory_limit
-        if in_memory:
+        if bucket and bucket_batches < 1:
+            raise MaterialsError(f"bucket_batches must be positive, got {bucket_batches}")
+        if in_memory and bucket:
+            stream = _ArrayStream(self.arrays(split, fields), targets, batch_size, shuffle, seed, drop_remainder,
+                                  bucket_batches)
+            stream.epoch = epochs_done
+            ds = tf.data.Dataset.from_generator(stream, output_signature=_batch_spec(group, fields, targets))
+        elif in_memory:
             ds = _memory_dataset(self.arrays(split, fields), targets, batch_size, shuffle, seed, drop_remainder)
             for _ in range(epochs_done if shuffle else 0):
                 iter(ds)   # each new iterator draws the next epoch's shuffle seeds
         else:
             spec = _batch_spec(group, fields, targets)
             stream = _ChunkStream(self.path, split, fields, targets, batch_size, shuffle, seed, drop_remainder,
-                                  shuffle_chunks, self._cache_bytes)
+                                  shuffle_chunks, self._cache_bytes, bucket_batches if bucket else 0)
             stream.epoch = epochs_done
             ds = tf.data.Dataset.from_generator(stream, output_signature=spec)
         return ds.prefetch(tf.data.AUTOTUNE)
@@ -322,11 +335,12 @@ class _ChunkStream:
     """
 
     def __init__(self, path, split, fields, targets, batch_size, shuffle, seed, drop_remainder,
-                 shuffle_chunks, cache_bytes):
+                 shuffle_chunks, cache_bytes, bucket_batches: int = 0):
         self.path, self.split, self.fields, self.targets = path, split, tuple(fields), tuple(targets)
         self.batch_size, self.shuffle, self.seed = int(batch_size), bool(shuffle), int(seed)
         self.drop_remainder, self.shuffle_chunks = bool(drop_remainder), max(1, int(shuffle_chunks))
         self.cache_bytes = cache_bytes
+        self.bucket_batches = int(bucket_batches)   # 0: no bucketing
         self.epoch = 0
 
     def __call__(self):
@@ -350,9 +364,51 @@ class _ChunkStream:
                 if pending is not None:
                     window = {name: np.concatenate([pending[name], window[name]]) for name in self.fields}
                 n_full = len(window["x"]) // self.batch_size * self.batch_size
-                for b in range(0, n_full, self.batch_size):
-                    yield _features_targets({k: v[b:b + self.batch_size] for k, v in window.items()},
-                                            self.targets)
+                if self.bucket_batches and n_full:   # full batches of rows of similar length, in a random order
+                    full = {k: v[:n_full] for k, v in window.items()}
+                    for rows_ in _bucketed(full["length"], self.batch_size, self.batch_size * self.bucket_batches,
+                                           rng if self.shuffle else None):
+                        yield _features_targets({k: v[rows_] for k, v in full.items()}, self.targets)
+                else:
+                    for b in range(0, n_full, self.batch_size):
+                        yield _features_targets({k: v[b:b + self.batch_size] for k, v in window.items()},
+                                                self.targets)
                 pending = {k: v[n_full:] for k, v in window.items()}
             if pending is not None and len(pending["x"]) and not self.drop_remainder:
                 yield _features_targets(pending, self.targets)
+
+
+def _bucketed(length: np.ndarray, batch_size: int, window: int, rng) -> list[np.ndarray]:
+    """Row indices of batches: each `window` rows sorted by length (stable) and cut into batches; the
+    batches in a random order when `rng` is given. Only the last batch may be short."""
+    batches = []
+    for start in range(0, len(length), window):
+        rows = np.arange(start, min(start + window, len(length)))
+        rows = rows[np.argsort(length[rows], kind="stable")]
+        batches += [rows[b:b + batch_size] for b in range(0, len(rows), batch_size)]
+    if rng is not None:
+        full = [b for b in batches if len(b) == batch_size]
+        short = [b for b in batches if len(b) < batch_size]
+        batches = [full[i] for i in rng.permutation(len(full))] + short
+    return batches
+
+
+class _ArrayStream:
+    """A generator factory for `from_generator` over arrays in memory, bucketed by length
+    (`MaterialsFile.dataset(bucket=True)`); a fresh order per epoch from (seed, epoch)."""
+
+    def __init__(self, arrays, targets, batch_size, shuffle, seed, drop_remainder, bucket_batches):
+        self.arrays, self.targets = arrays, tuple(targets)
+        self.batch_size, self.shuffle, self.seed = int(batch_size), bool(shuffle), int(seed)
+        self.drop_remainder, self.window = bool(drop_remainder), int(batch_size) * int(bucket_batches)
+        self.epoch = 0
+
+    def __call__(self):
+        rng = np.random.default_rng([self.seed, self.epoch])
+        self.epoch += 1
+        rows = len(self.arrays["x"])
+        order = rng.permutation(rows) if self.shuffle else np.arange(rows)
+        shuffled = {k: v[order] for k, v in self.arrays.items()}
+        for batch in _bucketed(shuffled["length"], self.batch_size, self.window, rng if self.shuffle else None):
+            if len(batch) == self.batch_size or not self.drop_remainder:
+                yield _features_targets({k: v[batch] for k, v in shuffled.items()}, self.targets)

@@ -65,7 +65,6 @@ def export_student(run_dir: str | os.PathLike, out_dir: str | os.PathLike, fmt: 
     import keras
     import tensorflow as tf
 
-    import students.kim_cnn  # noqa: F401  (registers KimCNN for deserialization)
     from materials.reader import MaterialsFile
     from students.predictor import StudentPredictor
 
@@ -124,7 +123,7 @@ def export_student(run_dir: str | os.PathLike, out_dir: str | os.PathLike, fmt: 
         "tokenizer": {"file": TOKENIZER_FILE, "lowercase": info.lowercase, "max_seq_len": info.max_seq_len,
                       "vocab_sha256": tokenizer.vocab_sha256},
         "params": info.params, "arch": info.name, "student_config": info.config,
-        "model_config": {key: model.get_config()[key] for key in MODEL_CONFIG_KEYS},
+        "model_config": {key: model.get_config()[key] for key in MODEL_CONFIG_KEYS if key in model.get_config()},
         "source_run": str(run_dir.resolve()), "source_model_sha256": info.model_sha256,
         "materials": {"path": str(materials_path.resolve()),
                       "trained_from": (info.provenance or {}).get("materials", {}),
@@ -215,7 +214,12 @@ def _convert_tflite(saved_model: Path, quantize: str, calibration: dict | None, 
 
     with warnings.catch_warnings():   # int8 calibration runs TF's own (deprecated, working) TFLite interpreter
         warnings.simplefilter("ignore")
-        return converter.convert()
+        try:
+            return converter.convert()
+        except Exception as exc:   # a student of another architecture may hold ops TFLite cannot take
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DistillError(f"TFLite cannot convert this student{f' with --quantize {quantize}' if quantize != 'none' else ''} "
+                               f"({first}); export it with --format savedmodel, or another --quantize") from None
 
 
 def _size(path: Path) -> int:

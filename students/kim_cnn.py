@@ -208,3 +208,12 @@ def build_kim_cnn(embedding: np.ndarray, num_labels: int, *, embedding_mode: str
                    name=name)
     model.set_embedding(embedding, seed=seed, delta_ids=delta_ids)
     return model
+
+
+def build_from_facts(facts) -> KimCNN:
+    """The built-in `kim-cnn` architecture (`students.archs`): a `KimCNN` from the run's config
+    (`embedding`, `widths`, `filters`, `dropout`, `max_norm`, `seed`) and the file's table."""
+    c = facts.config
+    return build_kim_cnn(facts.embedding, facts.num_labels, embedding_mode=c.embedding, widths=c.widths,
+                         filters=c.filters, dropout=c.dropout, max_norm=c.max_norm, seed=c.seed,
+                         delta_ids=facts.delta_ids)

@@ -69,7 +69,8 @@ class LengthSortedPredictor:
 class StudentPredictor(LengthSortedPredictor):
     """A student run folder loaded for prediction. Build with `StudentPredictor.load(run_dir)`.
 
-    `engine` "folded" (default) predicts with `FoldedKimCNN`, "keras" with the Keras model.
+    `engine` "folded" (default) predicts with `FoldedKimCNN`, "keras" with the Keras model; a student
+    that is not a Kim CNN (another architecture, a user's own) always runs as Keras (`engine` says so).
     """
 
     def __init__(self, model, vocab: list[str], label_names: list[str], lowercase: bool, max_seq_len: int,
@@ -89,6 +90,8 @@ class StudentPredictor(LengthSortedPredictor):
         self.engine = engine
         self._forward = None
         self._folded = None
+        if engine == "folded" and not hasattr(model, "widths"):   # only the Kim CNN folds into tables
+            self.engine = engine = "keras"
         if engine == "folded":
             from distill.training import keep_freed_memory
             from students.folded import FoldedKimCNN
@@ -101,9 +104,7 @@ class StudentPredictor(LengthSortedPredictor):
 
     @classmethod
     def load(cls, run_dir: str | os.PathLike, engine: str = "folded") -> "StudentPredictor":
-        import keras
-
-        import students.kim_cnn  # noqa: F401  (registers KimCNN for deserialization)
+        from students.archs import load_student_model
 
         run_dir = Path(run_dir)
         info = read_run(run_dir, "student")
@@ -113,10 +114,7 @@ class StudentPredictor(LengthSortedPredictor):
                                "epoch ended, or trained with save_model=False)")
         vocab_path = run_dir / VOCAB_FILE
         vocab = read_vocab(vocab_path)
-        try:
-            model = keras.saving.load_model(model_path)
-        except Exception as exc:  # Keras raises many types for a bad file; all mean the same here
-            raise DistillError(f"{model_path}: cannot load the student model ({type(exc).__name__}: {exc})") from None
+        model = load_student_model(model_path, info.name)
         if getattr(model, "vocab_size", len(vocab)) != len(vocab):
             raise DistillError(f"{vocab_path}: {len(vocab)} tokens but the model's embedding has "
                                f"{model.vocab_size} rows")

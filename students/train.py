@@ -9,7 +9,7 @@ as a teacher run, so `distill report` and `distill predict` treat both alike:
                       arch), task, config, label names, tokenizer facts,
                       parameter counts, provenance (the materials file and
                       its teacher), `complete` (false until the end)
-  model.keras         the best KimCNN (Keras format), saved whenever dev improves
+  model.keras         the best student model (Keras format), saved whenever dev improves
   vocab.txt           the teacher's vocab (from the file's /vocab), for `distill predict`
   label_names.json
   epochs.jsonl        one line per epoch
@@ -61,11 +61,12 @@ from distill.sources import sha256_file
 from distill.training import Schedule, Trainer, TrainingConfig
 from materials.reader import MaterialsFile
 from students import losses
-from students.kim_cnn import EMBEDDING_MODES, build_kim_cnn
+from students.archs import (PYTHON_PREFIX, StudentFacts, build_student, builder_spec,
+                            check_arch_embedding, check_arch_spec, check_student, is_built_in)
+from students.kim_cnn import EMBEDDING_MODES
 from students.lazy_adam import LazyAdam
 
 KIND = "student"
-ARCHS = ("kim-cnn",)
 
 EPOCH_METRICS = ("accuracy", "f1", "f1_macro", "f1_weighted", "mcc")
 MONITORS = ("dev_loss", "dev_ce", "dev_agreement", "dev_primary", *(f"dev_{m}" for m in EPOCH_METRICS))
@@ -79,7 +80,10 @@ LOWER_IS_BETTER = ("dev_loss", "dev_ce")
 class StudentConfig(TrainingConfig):
     """Hyper-parameters of one student run.
 
-    Architecture defaults are Kim (2014): widths 3/4/5, 100 filters each,
+    `arch` is a built-in architecture (`kim-cnn`, `bilstm`) or a user's
+    builder, `module:function` (`students.archs`); `filters`, `widths` and
+    `max_norm` are the Kim CNN's, and a builder reads what it needs from
+    `StudentFacts.config`. Architecture defaults are Kim (2014): widths 3/4/5, 100 filters each,
     dropout 0.5, max-norm 3 on the output layer. `embedding` defaults to
     `static`, the fastest to train: every trainable mode (`non-static`,
     `multichannel`, `delta`) adds the convolutions' gradient with respect to
@@ -119,7 +123,9 @@ class StudentConfig(TrainingConfig):
 
     def __post_init__(self) -> None:
         self.widths = tuple(self.widths)
-        for name, allowed in (("arch", ARCHS), ("loss", losses.LOSSES), ("embedding", EMBEDDING_MODES)):
+        check_arch_spec(self.arch, self.option_name("arch"))
+        check_arch_embedding(self.arch, self.embedding, self.option_name("embedding"))
+        for name, allowed in (("loss", losses.LOSSES), ("embedding", EMBEDDING_MODES)):
             if getattr(self, name) not in allowed:
                 self.bad(name, f"must be one of {', '.join(allowed)}")
         if not self.temperature > 0:
@@ -198,6 +204,35 @@ class StudentTrainer(Trainer):
 
     config_class = StudentConfig
 
+    def __init__(self, config=None, *, student=None, **kwargs):
+        """`student`: None (the architecture `config.arch` names), a builder function
+        `build(facts: StudentFacts) -> keras.Model`, or a ready `keras.Model` taking the materials'
+        inputs. A builder or model handed in here is recorded in the run as `config.arch`
+        (`module:function` when the builder can be imported by that name, else `python:<name>`)."""
+        super().__init__(config, **kwargs)
+        self.student = student
+        if student is not None:
+            spec = (PYTHON_PREFIX + type(student).__name__ if isinstance(student, keras.Model)
+                    else builder_spec(student) if callable(student) else None)
+            if spec is None:
+                raise DistillError(f"student must be a keras.Model or a builder function, got "
+                                   f"{type(student).__name__}")
+            self.config = dataclasses.replace(self.config, arch=spec)   # what the run records and reloads by
+
+    def _build(self, facts: StudentFacts, placement):
+        """The student model, built in the current strategy scope (or the one handed in, checked)."""
+        spec = self.config.arch
+        if isinstance(self.student, keras.Model):
+            if placement.distributed:
+                raise DistillError(f"student {spec}: a ready model cannot be placed on several devices; "
+                                   "hand in its builder function instead")
+            _check_saveable(check_student(self.student, facts, spec), spec)
+            return self.student
+        model = build_student(spec, facts, builder=self.student)
+        if not is_built_in(spec):
+            _check_saveable(model, spec)
+        return model
+
     def fit(self, materials_path, run_dir, overwrite: bool = False) -> "StudentTrainer":
         c = self.config
         placement = distribute.setup(self.strategy)
@@ -211,10 +246,11 @@ class StudentTrainer(Trainer):
                 "name": c.arch, "task": mf.task, "config": c.to_dict(), "label_names": list(mf.label_names),
                 "provenance": {"materials": {"sha256": materials_sha256}}})
             keras.utils.set_random_seed(c.seed)
+            facts = StudentFacts(embedding=mf.embedding, num_labels=mf.num_labels, max_seq_len=int(mf.max_seq_len),
+                                 task=mf.task, label_names=tuple(mf.label_names), config=c,
+                                 delta_ids=mf.token_ids_used(splits) if c.embedding == "delta" else None)
             with placement.scope():
-                model = build_kim_cnn(mf.embedding, mf.num_labels, embedding_mode=c.embedding, widths=c.widths,
-                                      filters=c.filters, dropout=c.dropout, max_norm=c.max_norm, seed=c.seed,
-                                      delta_ids=mf.token_ids_used(splits) if c.embedding == "delta" else None)
+                model = self._build(facts, placement)
                 optimizer = LazyAdam(learning_rate=c.lr)   # Adam; a table's rows only where a batch used them
                 optimizer.build(model.trainable_variables)
                 distiller = Distiller(model, c.loss, c.temperature, c.alpha)
@@ -291,6 +327,17 @@ class StudentTrainer(Trainer):
         if not placement.chief:   # its private folder served the collectives only
             shutil.rmtree(run_dir, ignore_errors=True)
         return self
+
+
+def _check_saveable(model, spec: str) -> None:
+    """A user's model must survive Keras's save and reload (`model.keras` is what predicts, exports and
+    resumes): found out now, in one line, not after the first epoch."""
+    try:
+        keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(model))
+    except Exception as exc:   # whatever Keras raises, the fix is the same
+        raise DistillError(f"student {spec}: Keras cannot save and reload it ({type(exc).__name__}: "
+                           f"{str(exc).splitlines()[0] if str(exc) else ''}); give custom classes "
+                           "@keras.saving.register_keras_serializable() and a get_config") from None
 
 
 def finished_results(run_dir) -> dict | None:

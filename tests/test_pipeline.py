@@ -38,7 +38,8 @@ def ran(result):
 def test_first_run_builds_every_stage_and_writes_the_report(first):
     root, result, lines = first
     assert ran(result) == ["teacher", "materials", "student", "student", "student", "bench", "explain"]
-    assert set(result.students) == {("mse", True, 0), ("ce", False, 0), ("mse", False, 0)}
+    assert set(result.students) == {("kim-cnn", "static", "mse", True, 0), ("kim-cnn", "static", "ce", False, 0),
+                                    ("kim-cnn", "static", "mse", False, 0)}   # StudentKey (arch, embedding, ...)
     assert result.report == root / "report.md" and result.report.exists()
     assert result.materials.exists() and result.bench.exists()
     assert lines[-1].startswith("done: 7 stage(s) built now") and str(result.report) in lines[-1]
@@ -83,7 +84,7 @@ def test_second_run_reuses_every_stage(first, task):
 def test_a_finished_run_whose_stage_was_not_marked_is_taken_up_not_retrained(first, task):
     # A kill after training finished but before stage.json was written: the run folder is complete.
     root, result, _ = first
-    student = result.students[("mse", True, 0)]
+    student = result.students[("kim-cnn", "static", "mse", True, 0)]
     before = {p: (p / "model.keras").stat().st_mtime_ns for p in (result.teacher, student)}
     for path in (result.teacher, student):
         (path / "stage.json").unlink()
@@ -120,13 +121,15 @@ def test_an_augment_change_redoes_materials_onwards_but_not_the_teacher(first, t
 
 
 def test_bad_options_fail_before_any_stage(tmp_path):
-    for bad, line in ((dict(augment=-1), "--augment must be an int >= 0, got -1"),
-                      (dict(seeds=0), "--seeds must be a positive int, got 0"),
-                      (dict(losses=("mse", "nope")), "--losses must be distinct names out of "),
+    for bad, line in ((dict(augment=-1), "--augment must be an integer >= 0, got -1"),
+                      (dict(seeds=0), "--seeds must be a positive integer, got 0"),
+                      (dict(losses=("mse", "nope")), "--losses must be distinct comma-separated names out of "),
                       (dict(losses=()), "--losses must"), (dict(losses=("mse", "mse")), "--losses must"),
-                      (dict(no_augment_seeds=0), "--no-augment-seeds must be a positive int"),
+                      (dict(no_augment_seeds=0), "--no-augment-seeds must be a positive integer"),
                       (dict(teacher_pooling="max"), "--teacher-pooling must be one of cls, mean"),
-                      (dict(student_embedding="frozen"), "--student-embedding must be one of static, "),
+                      (dict(student_embedding="frozen"), "--student-embedding must be distinct comma-separated "
+                                                         "names out of static, "),
+                      (dict(student_archs=("kim-cnn", "no such")), "--student-archs must be one of kim-cnn, "),
                       (dict(teacher="UNKNOWN"), "unknown teacher 'UNKNOWN'; known: minilm-l6, "),
                       (dict(teacher="bert-base"), "bert-base needs Google BERT weights: pass --checkpoint DIR"),
                       (dict(teacher="bert-base", checkpoint=str(tmp_path / "nope")), f"{tmp_path / 'nope'}: not a")):
@@ -175,8 +178,10 @@ def test_the_plan_and_the_reports_line_on_what_was_left_out(tmp_path):
     from distill.app.pipeline import _student_plan, left_out
 
     config = tiny_config(tmp_path, losses=("mse", "ce"), seeds=3, no_augment_seeds=1)
-    assert _student_plan(config) == [("mse", True, 0), ("mse", True, 1), ("mse", True, 2), ("ce", False, 0),
-                                     ("ce", False, 1), ("ce", False, 2), ("mse", False, 0)]
+    assert [key[2:] for key in _student_plan(config)] == [("mse", True, 0), ("mse", True, 1), ("mse", True, 2),
+                                                         ("ce", False, 0), ("ce", False, 1), ("ce", False, 2),
+                                                         ("mse", False, 0)]
+    assert {key[:2] for key in _student_plan(config)} == {("kim-cnn", "static")}
     line = left_out(config)
     assert "kl loss" in line and "2 of the 3 seeds of the mse student without the transfer split" in line
     assert "`distill run --losses mse,ce,kl --no-augment-seeds 3`" in line

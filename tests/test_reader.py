@@ -118,3 +118,37 @@ def test_bad_requests_and_bad_files(toy, tmp_path):
         del h5["train"]["logits"]
     with pytest.raises(MaterialsError, match="/train/logits is missing"):
         MaterialsFile(broken)
+
+
+@pytest.mark.parametrize("in_memory", [True, False])
+def test_the_order_is_the_seeds_and_only_the_seeds(toy, in_memory):
+    def order(seed):
+        with MaterialsFile(toy) as m:
+            return _collect(m.dataset("train", batch_size=12, shuffle=True, seed=seed, in_memory=in_memory,
+                                      shuffle_chunks=2))[0]
+
+    assert order(5) == order(5) and order(5) != order(6)
+
+
+@pytest.mark.parametrize("in_memory", [True, False])
+def test_bucketed_batches_hold_every_row_once_with_less_padding(toy, in_memory):
+    with MaterialsFile(toy) as m:
+        want = m.arrays("train", ("logits", "length"))
+        ds = m.dataset("train", batch_size=10, shuffle=True, seed=1, in_memory=in_memory, shuffle_chunks=4,
+                       bucket=True, bucket_batches=5)
+        batches = list(ds.as_numpy_iterator())
+        plain = list(m.dataset("train", batch_size=10, shuffle=True, seed=1, in_memory=in_memory,
+                               shuffle_chunks=4).as_numpy_iterator())
+        again = [t["logits"][:, 0].tolist() for _, t in m.dataset(
+            "train", batch_size=10, shuffle=True, seed=1, in_memory=in_memory, shuffle_chunks=4, bucket=True,
+            bucket_batches=5).as_numpy_iterator()]
+    got = [v for _, t in batches for v in t["logits"][:, 0]]
+    assert sorted(got) == sorted(want["logits"][:, 0].tolist()) and len(got) == 100
+    assert again == [t["logits"][:, 0].tolist() for _, t in batches]   # the same seed, the same batches
+    for features, targets in batches:   # each row's features stay with its own targets
+        rows = [int(np.flatnonzero(want["logits"][:, 0] == v)[0]) for v in targets["logits"][:, 0]]
+        np.testing.assert_array_equal(features["length"], want["length"][rows])
+    def padding(bs):
+        return sum(f["token_ids"].size - f["length"].sum() for f, _ in bs)
+
+    assert padding(batches) < padding(plain)

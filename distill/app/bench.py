@@ -75,6 +75,7 @@ def student_model_bench(run_dir, engine: str = "folded") -> ModelBench:
 
     predictor = StudentPredictor.load(run_dir, engine=engine)
     m = predictor.model
+    engine = predictor.engine   # a student that is not a Kim CNN runs as Keras
     channels = 2 if getattr(m, "embedding_mode", "") == "multichannel" else 1
 
     def prepare(texts, batch):
@@ -85,11 +86,12 @@ def student_model_bench(run_dir, engine: str = "folded") -> ModelBench:
         return [kim_cnn_flops(int(n), m.widths, m.filters, m.embedding_dim, channels, m.num_labels, engine)
                 for n in lengths]
 
+    kim_cnn = hasattr(m, "widths") and hasattr(m, "filters")   # other architectures: no FLOP count, no % peak
     return ModelBench(f"student:{Path(run_dir).name}" + ("" if engine == "folded" else f"/{engine}"), "student",
                       str(run_dir), False, int(m.count_params()),
                       text=lambda texts, batch: predictor.predict_logits(texts, batch_size=batch),
                       prepare=prepare, ids=lambda padded: predictor.logits_for_ids(*padded),
-                      flops=flops, lengths=lambda texts: [len(ids) for ids in predictor.encode(texts)],
+                      flops=flops if kim_cnn else None, lengths=lambda texts: [len(ids) for ids in predictor.encode(texts)],
                       task=predictor.task_name)
 
 
@@ -125,7 +127,7 @@ def exported_model_bench(export_dir) -> ModelBench:
                       int(exported.params or 0),
                       text=lambda texts, batch: exported.predict_logits(texts, batch_size=batch),
                       prepare=prepare, ids=lambda padded: exported.logits_for_ids(*padded),
-                      flops=flops if shape else None,
+                      flops=flops if "widths" in shape else None,
                       lengths=lambda texts: [len(ids) for ids in exported.encode(texts)],
                       task=exported.task_name, float_math=exported.quantize not in ("dynamic", "int8"))
 

@@ -62,6 +62,10 @@ def load_explainer(run_dir, method: str = "ig", steps: int = IG_STEPS) -> Explai
         from students.predictor import StudentPredictor
 
         predictor = StudentPredictor.load(run_dir, engine="keras")
+        if not (hasattr(predictor.model, "embed") and hasattr(predictor.model, "classify")):
+            raise DistillError(f"{run_dir}: student architecture {info.name} cannot be explained: attributions "
+                               "need a model with embed(token_ids) and classify(vectors, length) methods, as the "
+                               "built-in kim-cnn and bilstm have")
 
         def explain(texts, texts_b=None, labels=None):
             return explain_student(predictor, texts, texts_b, method=method, steps=steps, labels=labels)

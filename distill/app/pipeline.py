@@ -18,9 +18,22 @@ and a hand-made run of the same options give the same numbers.
 
 The explain stage compares the token attributions of the teacher and of the
 student with the best dev score on a fixed sample of test texts (what the
-report's "which tokens" section shows).
+report's "which tokens" section shows); only built-in architectures compete
+for it (a model of your own may not support attributions).
 
-The bench stage times the teacher, the presets and one student per loss in
+The students are a grid: every architecture (`student_archs`: kim-cnn, bilstm
+or a builder of your own, `module:function`) with every embedding mode, loss
+and seed, plus the mse students without the transfer split. A kim-cnn student
+with the first embedding mode listed keeps the folder name it had before the
+grid (`mse-seed0`); others say their architecture and mode in it
+(`bilstm-non-static-mse-seed0`).
+
+Each run writes its whole configuration (`distill.app.experiment.dumps`, the
+format `distill run --config` reads) to `experiment.toml` in its runs root,
+and beside the output of every stage it builds; the file is not part of any
+stage's hash.
+
+The bench stage times the teacher, the presets and one student per model (seed 0) in
 one process, so its ratios are measured side by side; the price is that any
 student change re-times the teachers too (a few minutes on 2 cores).
 
@@ -37,7 +50,7 @@ import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from distill.data import describe_task, load_task
 from distill.data.dataset import Task
@@ -49,6 +62,7 @@ QUICK_TRAIN_ROWS = 1500
 QUICK_EVAL_ROWS = 400
 MATERIALS_SPLITS = ("train", "dev", "test")
 MATERIALS_BATCH_SIZE = 32
+DEFAULT_ARCH = "kim-cnn"   # the one architecture whose student folders are named without it
 
 
 @dataclass
@@ -72,7 +86,8 @@ class PipelineConfig:
     student_epochs: int = 20                # without the transfer split: early stopping ends it
     transfer_epochs: int = 2                # with it: each epoch is (1 + augment) x as long
     student_patience: int = 2
-    student_embedding: str = "static"       # trainable modes train at half its speed or less and were no better
+    student_archs: tuple = ("kim-cnn",)     # built-in names or module:function (a Keras builder of your own)
+    student_embedding: tuple = ("static",)  # trainable modes train at half its speed or less and were no better
     temperature: float = 2.0
     presets: tuple = ("bert-base", "bert-large")   # random weights: throughput only
     bench_examples: int = 64
@@ -87,41 +102,24 @@ class PipelineConfig:
     label_order: str | None = None          # a fine-tuned folder teacher: its head's label names in output order
     strategy: str = "auto"                  # where teacher and students train (distill.distribute; one host only)
 
-    OPTIONS = {"augment": "--augment", "seeds": "--seeds", "task": "--task", "teacher": "--teacher",
-               "checkpoint": "--checkpoint", "data_dir": "--data-dir", "runs_dir": "--runs-dir",
-               "label_order": "--label-order", "strategy": "--strategy", "losses": "--losses",
-               "no_augment_seeds": "--no-augment-seeds", "teacher_pooling": "--teacher-pooling",
-               "student_embedding": "--student-embedding", "transfer_epochs": "--transfer-epochs"}
-    """Fields `distill run` sets, for messages; the others are named as they are (Python API)."""
-
     def __post_init__(self) -> None:
-        """Bad options fail here, not an hour later when their stage comes."""
-        def bad(name, why):
-            raise DistillError(f"{self.OPTIONS.get(name, name)} {why}, got {getattr(self, name)!r}")
+        """Bad options fail here, not an hour later when their stage comes.
 
-        for name in ("teacher_epochs", "teacher_batch_size", "seeds", "student_epochs", "transfer_epochs",
-                     "student_patience", "bench_examples", "bench_repeats", "explain_sample", "no_augment_seeds"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                bad(name, "must be a positive int")
-        if not isinstance(self.augment, int) or self.augment < 0:
-            bad("augment", "must be an int >= 0")
-        if self.max_seq_len < 3:
-            bad("max_seq_len", "must be at least 3")
-        from students import losses
-        from students.kim_cnn import EMBEDDING_MODES
-        from teachers.classifier import POOLINGS
+        Each field is checked by its row of `distill.app.experiment.OPTIONS`, with the same function that
+        checks its flag and its key in a config file (`--seeds must be a positive integer, got 0`); lists
+        become tuples and a single name a one-name tuple (`student_embedding="rand"`)."""
+        from distill.app.experiment import check_config
 
-        self.losses = tuple(self.losses)
-        unknown = [loss for loss in self.losses if loss not in losses.LOSSES]
-        if not self.losses or unknown or len(set(self.losses)) != len(self.losses):
-            bad("losses", f"must be distinct names out of {', '.join(losses.LOSSES)}")
-        if self.student_embedding not in EMBEDDING_MODES:
-            bad("student_embedding", f"must be one of {', '.join(EMBEDDING_MODES)}")
-        if self.teacher_pooling not in POOLINGS:
-            bad("teacher_pooling", f"must be one of {', '.join(POOLINGS)}")
-        unknown = sorted(set(self.force) - set(STAGES))
+        self.force = (self.force,) if isinstance(self.force, str) else tuple(self.force)
+        unknown = sorted(map(str, set(self.force) - set(STAGES)))
         if unknown:
             raise DistillError(f"--force: unknown stage(s) {', '.join(unknown)}; stages are {', '.join(STAGES)}")
+        check_config(self)
+        from students.archs import check_arch_embedding   # names only: the grid's every cell can be built
+
+        for arch in self.student_archs:
+            for embedding in self.student_embedding:
+                check_arch_embedding(arch, embedding, "--student-embedding")
         from teachers.labels import parse_label_order
         from teachers.registry import check_teacher, is_folder   # no TensorFlow: names and files only
 
@@ -154,7 +152,7 @@ class PipelineResult:
     root: Path
     teacher: Path
     materials: Path
-    students: dict = field(default_factory=dict)   # (loss, transfer, seed) -> run folder
+    students: dict = field(default_factory=dict)   # StudentKey (arch, embedding, loss, transfer, seed) -> folder
     bench: Path | None = None
     explain: Path | None = None
     report: Path | None = None
@@ -174,10 +172,14 @@ def run(task: str = "rt-polarity", teacher: str = "minilm-l6", quick: bool = Fal
         config = make(task=task, teacher=teacher, runs_dir=runs_dir, force=tuple(force))
     from distill.runfiles import check_writable
 
+    from distill.app.experiment import EXPERIMENT_FILE, dumps
+
     root = Path(config.runs_dir) / ("quick" if config.quick else "")
     tag = " [QUICK: reduced data, epochs and seeds; a smoke run, not a result]" if config.quick else ""
     say = lambda line: echo(line + tag)   # noqa: E731
     check_writable(root, what="--runs-dir")   # before the first stage, not when its output is written
+    experiment = dumps(dataclasses.replace(config, force=()))   # kept to rerun: not to redo stages each time
+    _write_text_atomic(root / EXPERIMENT_FILE, experiment)   # `distill run --config` runs it again
     say(f"distill run: task {config.task}, teacher {config.teacher}, outputs under {root}")
 
     task_obj = task_data or load_task(config.task, data_dir=config.data_dir)
@@ -185,7 +187,7 @@ def run(task: str = "rt-polarity", teacher: str = "minilm-l6", quick: bool = Fal
         task_obj = _reduced(task_obj)
     say(f"[data] {config.task}")
     echo(describe_task(task_obj))
-    runner = StageRunner(root, force=config.forced, echo=say)
+    runner = _KeepingRunner(root, force=config.forced, echo=say, experiment=experiment)
     task_label = _slug(config.task)
 
     from teachers.registry import teacher_label
@@ -207,27 +209,28 @@ def run(task: str = "rt-polarity", teacher: str = "minilm-l6", quick: bool = Fal
     materials_file = materials_stage.path / "materials.h5"
 
     result = PipelineResult(root=root, teacher=teacher_stage.path, materials=materials_file)
-    for loss, transfer, seed in _student_plan(config):
-        student_config = _student_config(config, loss, transfer, seed)
-        label = f"{loss}{'-noaug' if loss != 'ce' and not transfer and config.augment else ''}-seed{seed}"
-        stage = runner.run("student", label, student_config.to_dict(), [materials_stage.key],
+    for key in _student_plan(config):
+        student_config = _student_config(config, key)
+        stage = runner.run("student", _student_label(config, key), student_config.to_dict(), [materials_stage.key],
                            functools.partial(_build_student, student_config, materials_file, progress,
                                              config.strategy),
                            resumable=True)
-        result.students[(loss, transfer, seed)] = stage.path
+        result.students[key] = stage.path
 
     if task_obj.is_pair:   # the bench times single texts; the report falls back on each run's own eval it/s
         say("[bench] skipped: sentence-pair tasks are not benchmarked yet (distill bench times single texts)")
         return _finish(config, root, runner, result, [teacher_stage.path, materials_stage.path], say)
-    benched = [path for (loss, transfer, seed), path in result.students.items() if seed == 0]   # one per model
-    bench_config = {"presets": list(config.presets), "examples": config.bench_examples,
-                    "batch_sizes": list(config.bench_batch_sizes), "modes": list(config.bench_modes),
-                    "repeats": config.bench_repeats, "split": "test"}
+    benched = [path for key, path in result.students.items() if key.seed == 0]   # one per model
     bench_inputs = [teacher_stage.key] + [s.key for s in runner.log if s.name == "student" and s.path in benched]
-    bench_stage = runner.run("bench", task_label, bench_config, bench_inputs,
+    bench_stage = runner.run("bench", task_label, _bench_config(config), bench_inputs,
                              functools.partial(_build_bench, config, task_obj, teacher_stage.path, benched, progress))
     result.bench = bench_stage.path / "bench.json"
     best = _best_student(result.students, task_obj.primary_metric)
+    if best is None:
+        say("[explain] skipped: no student of a built-in architecture (a model of your own may not support "
+            "attributions)")
+        return _finish(config, root, runner, result, [teacher_stage.path, materials_stage.path, bench_stage.path],
+                       say)
     best_stage = next(s for s in runner.log if s.name == "student" and s.path == best)
     explain_config = {"method": "ig", "split": "test", "sample": config.explain_sample, "student": best.name}
     explain_stage = runner.run("explain", task_label, explain_config, [teacher_stage.key, best_stage.key],
@@ -301,18 +304,15 @@ def _import_teacher(c: PipelineConfig, task: Task, path: Path) -> None:
 
 
 def _build_teacher(c: PipelineConfig, task: Task, progress: bool, path: Path) -> None:
-    import keras
-
+    from distill import api
     from distill.metrics import format_metrics_table
-    from teachers.finetune import FinetuneConfig, Finetuner, finished_results
-    from teachers.registry import load_teacher
+    from distill.runfiles import finished_results
+    from teachers.finetune import FinetuneConfig
 
-    done = finished_results(path)   # finished, but killed before the stage was marked complete
-    if done is None:                # a new run, or an interrupted one that the engine resumes
-        config = FinetuneConfig.from_dict(_teacher_config(c)["finetune"])
-        keras.utils.set_random_seed(config.seed)
-        teacher = load_teacher(c.teacher, checkpoint=c.checkpoint, max_seq_len=config.max_seq_len)
-        done = Finetuner(config, progress=progress, strategy=c.strategy).fit(teacher, task, path).eval_results_
+    # Finished (killed before the stage was marked complete) is reused; interrupted resumes.
+    api.finetune_teacher(task, c.teacher, path, checkpoint=c.checkpoint, progress=progress, strategy=c.strategy,
+                         config=FinetuneConfig.from_dict(_teacher_config(c)["finetune"]), load=False)
+    done = finished_results(path, "teacher")
     print(format_metrics_table(done, task.primary_metric))
 
 
@@ -329,21 +329,49 @@ def _materials_config(c: PipelineConfig) -> dict:
 
 
 def _build_materials(c: PipelineConfig, task: Task, teacher_dir: Path, progress: bool, path: Path) -> None:
-    from materials.generate import generate
-    from teachers.run import TeacherRun
+    from distill import api
 
-    generate(TeacherRun.load(teacher_dir), task, path / "materials.h5", splits=MATERIALS_SPLITS,
-             batch_size=MATERIALS_BATCH_SIZE, augment=_augment_config(c) or 0, progress=progress)
+    api.generate_materials(api.open_teacher(teacher_dir), task, path / "materials.h5", splits=MATERIALS_SPLITS,
+                           batch_size=MATERIALS_BATCH_SIZE, augment=_augment_config(c) or 0, progress=progress)
 
 
-def _student_plan(c: PipelineConfig) -> list[tuple[str, bool, int]]:
-    """(loss, use the transfer split, seed) of every student run, in training order.
+class StudentKey(NamedTuple):
+    """One student run of the grid (archs x embeddings x losses x seeds, plus the baselines); the key of
+    `PipelineResult.students`."""
+
+    arch: str
+    embedding: str
+    loss: str
+    transfer: bool   # trained on the transfer split too
+    seed: int
+
+
+def _student_plan(c: PipelineConfig) -> list[StudentKey]:
+    """Every student run, in training order: for each architecture and embedding mode, every loss and seed,
+    then the mse students without the transfer split (is augmenting worth it?).
 
     `ce` learns from gold labels only, so it never takes the transfer split (and says so in its config)."""
-    plan = [(loss, loss != "ce" and bool(c.augment), seed) for loss in c.losses for seed in range(c.seeds)]
-    if c.augment and c.no_augment_baseline:
-        plan += [("mse", False, seed) for seed in range(min(c.no_augment_seeds, c.seeds))]
+    plan = []
+    for arch in c.student_archs:
+        for embedding in c.student_embedding:
+            plan += [StudentKey(arch, embedding, loss, loss != "ce" and bool(c.augment), seed)
+                     for loss in c.losses for seed in range(c.seeds)]
+            if c.augment and c.no_augment_baseline:
+                plan += [StudentKey(arch, embedding, "mse", False, seed)
+                         for seed in range(min(c.no_augment_seeds, c.seeds))]
     return plan
+
+
+def _student_label(c: PipelineConfig, key: StudentKey) -> str:
+    """The readable part of a student's folder name: `mse-seed0`, `mse-noaug-seed0` as before the grid, with
+    the architecture in front unless it is kim-cnn (`bilstm-mse-seed0`, `mymod-build-mse-seed0`) and the
+    embedding mode unless it is the first one listed (`non-static-mse-seed0`): a run of one kim-cnn grid cell,
+    as every run was before, keeps its folders."""
+    noaug = "-noaug" if key.loss != "ce" and not key.transfer and c.augment else ""
+    prefix = [] if key.arch == DEFAULT_ARCH else [_slug(key.arch)]
+    if key.embedding != c.student_embedding[0]:
+        prefix.append(key.embedding)
+    return "-".join([*prefix, f"{key.loss}{noaug}-seed{key.seed}"])
 
 
 def left_out(c: PipelineConfig) -> str | None:
@@ -364,56 +392,83 @@ def left_out(c: PipelineConfig) -> str | None:
             "trains them too (the stages already built are reused).")
 
 
-def _student_config(c: PipelineConfig, loss: str, transfer: bool, seed: int):
+def _student_config(c: PipelineConfig, key: StudentKey):
     from students.train import StudentConfig
 
-    return StudentConfig(loss=loss, temperature=c.temperature, embedding=c.student_embedding,
-                         epochs=c.transfer_epochs if transfer else c.student_epochs,
-                         patience=c.student_patience, seed=seed, transfer=transfer)
+    return StudentConfig(arch=key.arch, loss=key.loss, temperature=c.temperature, embedding=key.embedding,
+                         epochs=c.transfer_epochs if key.transfer else c.student_epochs,
+                         patience=c.student_patience, seed=key.seed, transfer=key.transfer)
 
 
 def _build_student(config, materials_file: Path, progress: bool, strategy: str, path: Path) -> None:
-    from students.train import StudentTrainer, finished_results
+    from distill import api
 
-    if finished_results(path) is None:   # else finished, but killed before the stage was marked complete
-        StudentTrainer(config, progress=progress, strategy=strategy).fit(materials_file, path)   # resumes if cut
+    # Finished (killed before the stage was marked complete) is reused; interrupted resumes.
+    api.train_student(materials_file, config.arch, path, config=config, progress=progress, strategy=strategy)
+
+
+def _bench_config(c: PipelineConfig) -> dict:
+    return {"presets": list(c.presets), "examples": c.bench_examples, "batch_sizes": list(c.bench_batch_sizes),
+            "modes": list(c.bench_modes), "repeats": c.bench_repeats, "split": "test"}
 
 
 def _build_bench(c: PipelineConfig, task: Task, teacher_dir: Path, students: list[Path], progress: bool,
                  path: Path) -> None:
+    from distill import api
     from distill.app import bench
 
-    texts, where = bench.bench_texts(task, "test", c.bench_examples)
-    n = len(task.label_names)
-    factories = [functools.partial(bench.teacher_model_bench, run_dir=teacher_dir)]
-    factories += [functools.partial(bench.teacher_model_bench, preset=p, max_seq_len=c.max_seq_len, num_labels=n)
-                  for p in c.presets]
-    factories += [functools.partial(bench.student_model_bench, s) for s in students]
-    summary = bench.benchmark(factories, texts, c.bench_batch_sizes, c.bench_modes, repeats=c.bench_repeats,
-                              progress=progress)
-    summary.update(texts=where, task=task.name, split="test")
+    summary = api.bench([teacher_dir, *students], task, presets=c.presets, split="test", examples=c.bench_examples,
+                        batch_sizes=c.bench_batch_sizes, modes=c.bench_modes, repeats=c.bench_repeats,
+                        max_seq_len=c.max_seq_len, progress=progress)
     (path / "bench.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     (path / "bench.md").write_text(bench.markdown_table(summary), encoding="utf-8")
 
 
-def _best_student(students: dict, primary_metric: str) -> Path:
-    """The student run with the best dev score (the primary metric; ties: the first trained), never test."""
+def _best_student(students: dict, primary_metric: str) -> Path | None:
+    """The student run with the best dev score (the primary metric; ties: the first trained), never test,
+    among those of a built-in architecture (a model of your own may not support attributions); None when
+    there is none."""
     from distill.runfiles import finished_results
+    from students.archs import is_built_in
 
     def dev_score(path: Path) -> float:
         dev = (finished_results(path, "student") or {}).get("dev", {})
         value = dev.get(primary_metric, dev.get("accuracy"))
         return value if isinstance(value, (int, float)) else float("-inf")
 
-    paths = list(students.values())
-    return max(paths, key=lambda p: (dev_score(p), -paths.index(p)))
+    paths = [path for key, path in students.items() if is_built_in(key.arch)]
+    return max(paths, key=lambda p: (dev_score(p), -paths.index(p))) if paths else None
 
 
 def _build_explain(c: PipelineConfig, task: Task, teacher_dir: Path, student_dir: Path, progress: bool,
                    path: Path) -> None:
-    from distill.app.explain import compare_runs
+    from distill import api
 
-    compare_runs(teacher_dir, student_dir, path, split="test", n=c.explain_sample, progress=progress, task=task)
+    api.explain(teacher_dir, student_dir, path, task=task, split="test", n=c.explain_sample, progress=progress)
+
+
+@dataclass
+class _KeepingRunner(StageRunner):
+    """A StageRunner that leaves the run's `experiment.toml` in every stage folder it builds: beside the
+    output, written after it, never part of the stage's key (a reused folder keeps the one that made it)."""
+
+    experiment: str = ""   # the text of experiment.toml
+
+    def run(self, name: str, label: str, config: dict, inputs: list[str], build: Callable[[Path], None],
+            resumable: bool = False):
+        from distill.app.experiment import EXPERIMENT_FILE
+
+        def build_and_keep(path: Path) -> None:
+            build(path)
+            _write_text_atomic(path / EXPERIMENT_FILE, self.experiment)
+
+        return super().run(name, label, config, inputs, build_and_keep, resumable=resumable)
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
 
 
 def _reduced(task: Task) -> Task:

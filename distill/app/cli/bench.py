@@ -44,13 +44,14 @@ def register(subparsers) -> None:
 
 
 def bench(args) -> None:
-    import functools
     import json
     import time
     from pathlib import Path
 
+    from distill import api
     from distill.app import bench as benchmarks
     from distill.data import load_task
+    from distill.runfiles import read_run
     from students.exported import is_export_dir
 
     if not (args.teacher or args.student or args.preset):
@@ -67,28 +68,27 @@ def bench(args) -> None:
         raise DistillError("bench: batch sizes, --examples and --repeats must be positive, --warmup >= 0")
     task_name = tasks.task_name(args, first_run_task(args.teacher + args.student) or "rt-polarity")
     task = load_task(task_name, data_dir=args.data_dir)
-    texts, where = benchmarks.bench_texts(task, args.split, args.examples)
-    n = len(task.label_names)
-    factories = [functools.partial(benchmarks.teacher_model_bench, run_dir=r, max_seq_len=args.max_seq_len,
-                                   num_labels=n, precision=args.precision) for r in args.teacher]
-    factories += [functools.partial(benchmarks.teacher_model_bench, preset=p, max_seq_len=args.max_seq_len,
-                                    num_labels=n, precision=args.precision) for p in args.preset]
     engines = [e.strip() for e in args.student_engine.split(",") if e.strip()]
     for engine in engines:
         if engine not in benchmarks.STUDENT_ENGINES:
             raise DistillError(f"--student-engine: unknown engine {engine!r}; known: "
                                f"{', '.join(benchmarks.STUDENT_ENGINES)}")
-    for r in args.student:
-        if is_export_dir(r):
-            factories.append(functools.partial(benchmarks.exported_model_bench, r))
-        else:
-            factories += [functools.partial(benchmarks.student_model_bench, r, engine=e) for e in engines]
     out = Path(args.out) if args.out else Path("runs") / "bench" / time.strftime("%Y%m%d-%H%M%S") / "bench.json"
     if out.suffix != ".json":
         raise DistillError(f"--out {out}: give a .json file (the Markdown table goes beside it as .md)")
-    summary = benchmarks.benchmark(factories, texts, batch_sizes, modes, warmup=args.warmup, repeats=args.repeats,
-                                   progress=not args.no_progress)
-    summary.update(texts=where, task=task.name, split=args.split)
+    # api.bench tells runs apart by their run.json: a run given as the other kind is an error here
+    from teachers.folder import RUN, source_kind
+
+    for run in args.student:
+        if not is_export_dir(run):
+            read_run(run, "student")
+    for run in args.teacher:
+        if source_kind(run) == RUN:
+            read_run(run, "teacher")
+    summary = api.bench([*args.teacher, *args.student], task, presets=args.preset, split=args.split,
+                        examples=args.examples, batch_sizes=batch_sizes, modes=modes, repeats=args.repeats,
+                        warmup=args.warmup, max_seq_len=args.max_seq_len, precision=args.precision,
+                        student_engines=engines, progress=not args.no_progress)
     table = benchmarks.markdown_table(summary)
     out.parent.mkdir(parents=True, exist_ok=True)
     for path, text in ((out, json.dumps(summary, indent=2) + "\n"), (out.with_suffix(".md"), table)):

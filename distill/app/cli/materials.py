@@ -109,16 +109,14 @@ def check_merge(args) -> None:
 def generate(args) -> None:
     from pathlib import Path
 
-    from distill.data import load_task
-    from materials.generate import generate as generate_materials
-    from teachers.finetuned import open_teacher
+    from distill import api
     from teachers.labels import parse_label_order
 
     folder_task = tasks.task_name(args)
-    task = load_task(folder_task, data_dir=args.data_dir) if folder_task else None   # None: the run's own
-    run = open_teacher(args.teacher, task, parse_label_order(args.label_order), args.max_seq_len, args.precision)
+    task = api.load_task(folder_task, data_dir=args.data_dir) if folder_task else None   # None: the run's own
+    run = api.open_teacher(args.teacher, task, parse_label_order(args.label_order), args.max_seq_len, args.precision)
     task_name = tasks.task_name(args, run.task_name)
-    task = task or load_task(task_name, data_dir=args.data_dir)
+    task = task or api.load_task(task_name, data_dir=args.data_dir)
     if args.out:
         out = Path(args.out)
     else:
@@ -135,9 +133,9 @@ def generate(args) -> None:
 
         augment = AugmentConfig(n_per_example=args.augment, **tuned)
     windows = {"window_rows": args.window_rows} if args.window_rows else {}
-    out = generate_materials(run, task, out, splits=splits, batch_size=args.batch_size, bucket=not args.no_bucket,
-                             overwrite=args.overwrite, augment=augment, progress=not args.no_progress,
-                             shard=args.shard, **windows)
+    out = api.generate_materials(run, task, out, splits=splits, batch_size=args.batch_size, bucket=not args.no_bucket,
+                                 overwrite=args.overwrite, augment=augment, progress=not args.no_progress,
+                                 shard=args.shard, **windows)
     print(f"materials: {out}")
 
 

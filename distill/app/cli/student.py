@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from distill import distribute
 from distill.app.cli.defaults import STUDENT, given, with_default
-from distill.app.cli.types import (fraction_below_one, positive_float, positive_int, positive_ints, probability,
+from distill.app.cli.types import (arch_spec, fraction_below_one, positive_float, positive_int, positive_ints, probability,
                                     random_seed)
 from distill.errors import DistillError
 
@@ -19,7 +19,10 @@ def register(subparsers) -> None:
     )
     p = student.add_parser("train", help="train a student on a materials file; writes runs/student/<id>/")
     p.add_argument("--materials", required=True, metavar="FILE", help="materials file (runs/materials/<id>.h5)")
-    p.add_argument("--arch", choices=("kim-cnn",), help=with_default("student architecture", STUDENT, "arch"))
+    p.add_argument("--arch", type=arch_spec, metavar="ARCH", help=with_default(
+        "student architecture: kim-cnn, bilstm (Tang et al. 2019), or module:function, a builder of your own that "
+        "takes students.archs.StudentFacts and returns a keras.Model from {'token_ids', 'length'} to logits "
+        "(the module must be importable: on PYTHONPATH or installed)", STUDENT, "arch"))
     p.add_argument("--loss", choices=("mse", "kl", "ce", "mix", "mix-mse"), help=with_default(
         "mse: teacher logits (Tang 2019); kl: softened teacher distribution x T^2 (Hinton 2015); "
         "ce: gold labels only, the no-distillation baseline; mix / mix-mse: alpha*ce + (1-alpha)*kl / mse",
@@ -99,19 +102,16 @@ def student_config(args):
 def train(args) -> None:
     from pathlib import Path
 
+    from distill import api
     from distill.metrics import format_metrics_table, primary_metric
     from distill.runfiles import read_run
-    from students.train import StudentTrainer, finished_results, run_id
+    from students.train import run_id
 
     placement = distribute.setup(args.strategy)   # first: multi-worker must exist before TensorFlow starts
     config = student_config(args)
     run_dir = Path(args.out) if args.out else Path(args.runs_dir) / "student" / run_id(args.materials, config)
-    results = finished_results(run_dir)
-    if results is not None and not args.overwrite:
-        print(f"reusing the finished run {run_dir} (--overwrite to train it again)")
-    else:
-        results = StudentTrainer(config, progress=not args.no_progress, strategy=args.strategy).fit(
-            args.materials, run_dir, overwrite=args.overwrite).eval_results_
+    results = api.train_student(args.materials, config.arch, run_dir, config=config, overwrite=args.overwrite,
+                                progress=not args.no_progress, strategy=args.strategy).eval_results
     if not placement.chief:
         print(f"worker {placement.rank}: done; the chief writes the student run {run_dir}")
         return
@@ -124,16 +124,13 @@ def train(args) -> None:
 
 
 def export(args) -> None:
-    from pathlib import Path
-
-    from students.export import export_student
+    from distill import api
 
     if args.format == "savedmodel" and args.quantize != "none":
         raise DistillError(f"--quantize {args.quantize} needs --format tflite (a SavedModel is exported in float32)")
-    suffix = args.format + ("" if args.quantize == "none" else f"-{args.quantize}")
-    out = Path(args.out) if args.out else Path(args.runs_dir) / "export" / f"{Path(args.run).resolve().name}-{suffix}"
-    record = export_student(args.run, out, args.format, args.quantize, materials=args.materials,
-                            overwrite=args.overwrite)
+    record = api.export_student(args.run, args.out, args.format, args.quantize, materials=args.materials,
+                                overwrite=args.overwrite, runs_dir=args.runs_dir)
+    out = record["out"]
     check = record["verification"]
     def number(value):
         return "-" if value is None else f"{value:.4f}"

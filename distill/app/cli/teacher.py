@@ -205,31 +205,19 @@ def info(args) -> None:
 def finetune(args) -> None:
     from pathlib import Path
 
-    import keras
-
-    from distill.data import load_task
+    from distill import api
     from distill.metrics import format_metrics_table
-    from teachers.finetune import Finetuner, finished_results
-    from teachers.registry import load_teacher
 
     placement = distribute.setup(args.strategy)   # first: multi-worker must exist before TensorFlow starts
     config = finetune_config(args, extra=("lr", "batch_size"))
-    task = load_task(tasks.task_name(args), data_dir=args.data_dir)
+    task = api.load_task(tasks.task_name(args), data_dir=args.data_dir)
     run_dir = Path(args.out) if args.out else Path(args.runs_dir) / "teacher" / teacher_run_id(args, task, config)
-    done = finished_results(run_dir)
-    if done is not None and not args.overwrite:
-        print(f"reusing the finished run {run_dir} (--overwrite to train it again)")
-        print(format_metrics_table(done, task.primary_metric))
-        print(f"teacher run: {run_dir}")
-        return
-    keras.utils.set_random_seed(config.seed)  # before loading: random-init teachers draw their weights there
-    teacher = load_teacher(args.teacher, checkpoint=args.checkpoint, max_seq_len=config.max_seq_len)
-    if teacher.classifier_head is not None:
-        print(f"note: {args.teacher} is already fine-tuned; fine-tuning starts again from its encoder with a new head "
-              f"(to use it as it is: distill materials generate --teacher {args.teacher} --task ...)", file=sys.stderr)
-    finetuner = Finetuner(config, progress=not args.no_progress, strategy=args.strategy).fit(
-        teacher, task, run_dir, overwrite=args.overwrite)
-    print(format_metrics_table(finetuner.eval_results_, task.primary_metric))
+    api.finetune_teacher(task, args.teacher, run_dir, checkpoint=args.checkpoint, config=config,
+                         overwrite=args.overwrite, progress=not args.no_progress, strategy=args.strategy, load=False)
+    if placement.chief:
+        from distill.runfiles import finished_results
+
+        print(format_metrics_table(finished_results(run_dir, "teacher"), task.primary_metric))
     print(f"teacher run: {run_dir}" if placement.chief else
           f"worker {placement.rank}: done; the chief writes the teacher run {run_dir}")
 

@@ -135,3 +135,50 @@ def words(allowed):
 
     parse.__name__ = "names"
     return parse
+
+
+def arch_spec(text: str) -> str:
+    """A student architecture: a built-in name, or `module:function` (a builder of the user's own; it is
+    imported only when the student is built)."""
+    from distill.errors import DistillError
+    from students.archs import check_arch_spec   # names only: imports nothing heavy
+
+    try:
+        return check_arch_spec(text, "--arch")
+    except DistillError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--arch ")) from None
+
+
+def one_of(allowed):
+    """A type for one name out of `allowed` (`--strategy auto`); `.choices` lists them, so a parser can show
+    them as argparse `choices=` does, and a config file is checked by the same function."""
+    allowed = tuple(allowed)
+
+    def parse(text: str) -> str:
+        if text not in allowed:
+            raise argparse.ArgumentTypeError(f"must be one of {', '.join(allowed)}, got {text!r}")
+        return text
+
+    parse.__name__ = "choice"
+    parse.choices = allowed
+    return parse
+
+
+def arch_specs(text: str) -> list:
+    """A comma-separated list of distinct student architectures (`kim-cnn,bilstm,mypkg.students:build`):
+    built-in names or `module:function` (`students.archs.check_arch_spec`; nothing is imported) -> list."""
+    from distill.errors import DistillError
+    from students.archs import PYTHON_PREFIX, check_arch_spec
+
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not items or len(set(items)) != len(items):
+        raise argparse.ArgumentTypeError(f"must be distinct comma-separated architectures, got {text!r}")
+    for item in items:
+        from_python = item.startswith(PYTHON_PREFIX)   # a model handed in from Python: nothing here builds it
+        try:
+            check_arch_spec("" if from_python else item, "")   # "" gets the one message of a bad spec
+        except DistillError as exc:
+            where = f"{item!r}" if len(items) == 1 else f"{item!r} in {text!r}"
+            reason = str(exc).strip().rsplit(", got ", 1)[0]
+            raise argparse.ArgumentTypeError(f"{reason}, got {where}") from None
+    return items

@@ -1,0 +1,416 @@
+"""distill from Python: the stages of `distill run` as functions that return Keras objects.
+
+Owns the toolkit's public Python API. The `distill` command calls these same
+functions (one path, not two), so a notebook and the command line give the
+same runs, folders and numbers. Part of the face (`distill.layering` puts this
+module with `distill.app`): it ties teachers, materials and students together.
+
+    from distill import api
+
+    task = api.load_task("rt-polarity")
+    teacher = api.finetune_teacher(task, "minilm-l6")          # a TeacherRun; reused when already trained
+    materials = api.generate_materials(teacher, task, augment=10)
+    with api.open_materials(materials) as mf:                   # the HDF5 file, read-only
+        train = mf.dataset("train", batch_size=50, shuffle=True, seed=0)   # tf.data: (features, targets)
+    student = api.train_student(materials, "kim-cnn", loss="mse")   # or "bilstm", a builder, a keras.Model
+    student.model                                               # the trained keras.Model
+    labels, probs = student.predict(["a gripping, funny film"])
+    api.export_student(student.run_dir, format="tflite")
+
+`finetune_teacher` and `train_student` take `out=` (a folder; default under
+`runs_dir`, named by a hash of the options, as the command names it), reuse a
+finished run there, and resume an interrupted one; `generate_materials` keeps
+a finished file of the same provenance and resumes a killed one.
+
+Unlike `keras.distillation.Distiller`, which runs the teacher at every student
+step, a student here learns from the teacher's outputs stored once in the
+materials file: training never loads the teacher, and the same file serves
+every student, seed and architecture.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+from distill.errors import DistillError
+
+__all__ = [
+    "load_task", "load_teacher", "finetune_teacher", "open_teacher", "evaluate",
+    "generate_materials", "open_materials",
+    "StudentRun", "StudentFacts", "train_student", "load_student",
+    "load_predictor", "predict", "export_student", "bench", "explain", "run",
+    "FinetuneConfig", "StudentConfig", "AugmentConfig", "PipelineConfig",
+]
+
+
+def __getattr__(name: str):
+    """The config classes and `StudentFacts`, imported when first asked for (they import TensorFlow)."""
+    where = {"FinetuneConfig": "teachers.finetune", "StudentConfig": "students.train",
+             "AugmentConfig": "materials.augment", "PipelineConfig": "distill.app.pipeline",
+             "StudentFacts": "students.archs"}
+    if name in where:
+        import importlib
+
+        return getattr(importlib.import_module(where[name]), name)
+    raise AttributeError(f"module 'distill.api' has no attribute {name!r}")
+
+
+# ---------------------------------------------------------------------- data
+def load_task(name: str = "rt-polarity", data_dir: str | os.PathLike | None = None, *, split: str | None = None,
+              split_seed: int | None = None, group_column: str | None = None, text_column: str | None = None,
+              text_b_column: str | None = None, label_column: str | None = None):
+    """A task (`distill.data.Task`: named splits of texts and labels), built in or from your own file.
+
+    `name` is a built-in task (`rt-polarity`, `glue/sst2`, ...) or `csv:FILE`,
+    `tsv:DIR`, `jsonl:FILE`, `parquet:FILE`. For a single file, `split`
+    ("80/10/10") and `split_seed` cut it into train/dev/test, `group_column`
+    keeps a group's rows in one split, and the column options name its columns
+    (the command line's `--split`, `--split-seed`, `--group-column`, ...).
+    """
+    from distill.data import load_task as load
+    from distill.data.registry import task_spec
+
+    spec = task_spec(name, split=split, seed=split_seed, group=group_column, text=text_column, text_b=text_b_column,
+                     label=label_column, data_dir=data_dir)
+    return load(spec, data_dir=data_dir)
+
+
+# ------------------------------------------------------------------- teachers
+def load_teacher(name: str = "minilm-l6", checkpoint: str | os.PathLike | None = None, max_seq_len: int = 128):
+    """A BERT teacher to fine-tune, as a `keras.Model` (`teachers.classifier.BertClassifier`): a name
+    (`minilm-l6`, `bert-base`, ...) or a Hugging Face / Google folder."""
+    from teachers.registry import load_teacher as load
+
+    return load(str(name), checkpoint=checkpoint, max_seq_len=max_seq_len)
+
+
+def finetune_teacher(task, teacher: str = "minilm-l6", out: str | os.PathLike | None = None, *,
+                     checkpoint: str | os.PathLike | None = None, config=None, overwrite: bool = False,
+                     progress: bool = True, strategy: str = "auto", runs_dir: str | os.PathLike = "runs",
+                     echo: Callable[[str], None] | None = print, load: bool = True, **options):
+    """Fine-tune `teacher` on `task` and return the run (`teachers.run.TeacherRun`: `predict`,
+    `evaluate`, `run_dir`; None with `load=False`, and on a multi-worker worker other than the
+    chief, which writes no run).
+
+    `config` is a `FinetuneConfig` (lr, batch_size, epochs, pooling, ...);
+    keyword `options` override its fields. A finished run in `out` with the same
+    options is reused, an interrupted one resumes from its last epoch;
+    `overwrite=True` trains again.
+    """
+    import dataclasses
+
+    import keras
+
+    from distill import distribute
+    from teachers.finetune import FinetuneConfig, Finetuner, finished_results, run_id
+    from teachers.registry import is_folder, teacher_label
+    from teachers.run import TeacherRun
+
+    task = _task(task)
+    config = dataclasses.replace(config or FinetuneConfig(), **options) if options else (config or FinetuneConfig())
+    placement = distribute.setup(strategy)
+    if out is None:   # named as `distill teacher finetune` names it: a folder teacher is hashed by its path
+        folder = str(teacher) if is_folder(str(teacher)) else checkpoint
+        out = Path(runs_dir) / "teacher" / run_id(teacher_label(str(teacher)), task, config, folder)
+    out = Path(out)
+    if finished_results(out) is not None and not overwrite:
+        _say(echo, f"reusing the finished run {out} (--overwrite, or overwrite=True, to train it again)")
+    else:
+        keras.utils.set_random_seed(config.seed)   # before loading: random-init teachers draw their weights there
+        model = load_teacher(teacher, checkpoint=checkpoint, max_seq_len=config.max_seq_len)
+        if model.classifier_head is not None:
+            import sys
+
+            print(f"note: {teacher} is already fine-tuned; fine-tuning starts again from its encoder with a new "
+                  f"head (to use it as it is: distill materials generate --teacher {teacher} --task ..., or "
+                  "api.generate_materials(api.open_teacher(folder, task), task))", file=sys.stderr)
+        Finetuner(config, progress=progress, strategy=strategy, echo=echo).fit(model, task, out,
+                                                                                overwrite=overwrite)
+    return TeacherRun.load(out) if load and placement.chief else None   # only the chief writes the run folder
+
+
+def open_teacher(path: str | os.PathLike, task=None, label_order: Sequence[str] | None = None,
+                 max_seq_len: int | None = None, precision: str = "fp32"):
+    """A fine-tuned teacher to run (`teachers.run.TeacherRun`): a teacher run folder, or a model folder
+    with its own classifier head (which then needs `task`, and `label_order` when it does not name its
+    labels)."""
+    from teachers.finetuned import open_teacher as open_
+
+    return open_(path, None if task is None else _task(task), label_order, max_seq_len, precision)
+
+
+def evaluate(model, task=None, splits: Sequence[str] = ("dev", "test"), batch_size: int = 32) -> dict:
+    """{split: metrics} of a teacher run, student run or export folder (or a loaded predictor) on
+    `task` (default: the task the model was trained on), computed from raw text as `predict` sees it."""
+    from distill.metrics import classification_metrics
+
+    predictor = load_predictor(model) if isinstance(model, (str, os.PathLike)) else model
+    if task is None:
+        task = getattr(predictor, "task_name", None) or getattr(getattr(predictor, "info", None), "task", None)
+        if task is None:
+            raise DistillError("evaluate: give the task (this model does not record one)")
+    task = _task(task)
+    results = {}
+    for split in splits:
+        if split not in task.splits:
+            raise DistillError(f"task {task.name} has no split {split!r}; it has {', '.join(task.splits)}")
+        data = task.splits[split]
+        labels, _ = predictor.predict(list(data.texts), None if data.texts_b is None else list(data.texts_b),
+                                      batch_size=batch_size)
+        results[split] = classification_metrics(data.labels, labels, list(task.label_names))
+    return results
+
+
+# ------------------------------------------------------------------ materials
+def generate_materials(teacher, task=None, out: str | os.PathLike | None = None, *,
+                       splits: Sequence[str] = ("train", "dev", "test"), augment=0, batch_size: int = 32,
+                       bucket: bool = True, overwrite: bool = False, progress: bool = True,
+                       runs_dir: str | os.PathLike = "runs", echo: Callable[[str], None] | None = print,
+                       **generate_options) -> Path:
+    """Run the teacher over every split and write the materials file; returns its path.
+
+    `teacher` is a `TeacherRun` or a teacher folder; `task` defaults to the
+    teacher's own. `augment` is 0, a number of variants per training sentence,
+    or a `materials.augment.AugmentConfig`: the transfer set. A killed run
+    resumes from its `.partial`; a finished file with the same provenance is
+    kept as it is.
+    """
+    from materials.augment import AugmentConfig
+    from materials.generate import generate
+
+    run = teacher if not isinstance(teacher, (str, os.PathLike)) else open_teacher(teacher, task)
+    task = _task(task if task is not None else run.task_name)
+    if out is None:
+        suffix = "" if task.name == run.task_name else "-" + "".join(c if c.isalnum() else "-" for c in task.name)
+        out = Path(runs_dir) / "materials" / f"{Path(run.run_dir).name}{suffix}.h5"
+    if isinstance(augment, int) and not isinstance(augment, bool):
+        augment = AugmentConfig(n_per_example=augment) if augment else 0
+    return generate(run, task, out, splits=list(splits), batch_size=batch_size, bucket=bucket, overwrite=overwrite,
+                    augment=augment, progress=progress, echo=echo, **generate_options)
+
+
+def open_materials(path: str | os.PathLike):
+    """The materials file, open for reading (`materials.reader.MaterialsFile`; use it in `with`).
+
+    `.dataset(split, batch_size, shuffle=True, seed=0, targets=("y", "logits", "ysm"))` is a
+    `tf.data.Dataset` of `(features, targets)` batches, each padded to its longest row;
+    `.arrays(split)` the numpy arrays; `.embedding` the teacher's word vectors. A run's
+    materials folder (holding `materials.h5`) is accepted too.
+    """
+    from materials.reader import MaterialsFile
+
+    return MaterialsFile(_materials_path(path))
+
+
+# ------------------------------------------------------------------- students
+@dataclass
+class StudentRun:
+    """A trained student: its Keras model, its run folder and what it scored.
+
+    `model` is the best `keras.Model` (loaded from the run folder when first
+    asked for, for a reused run); `predict(texts)` gives (label names,
+    probabilities) from raw text, as `distill predict` does; `history` is one
+    dict per epoch."""
+
+    run_dir: Path
+    eval_results: dict
+    config: object                     # students.train.StudentConfig
+    history: list = field(default_factory=list)
+    reused: bool = False
+    _model: object = field(default=None, repr=False)
+
+    @property
+    def model(self):
+        if self._model is None:
+            from distill.runfiles import read_run
+            from students.archs import load_student_model
+
+            info = read_run(self.run_dir, "student")
+            if not info.model_file:
+                raise DistillError(f"{self.run_dir}: the run saved no model (trained with save_model=False)")
+            self._model = load_student_model(self.run_dir / info.model_file, info.name)
+        return self._model
+
+    def predict(self, texts: Sequence[str], texts_b: Sequence[str] | None = None, batch_size: int = 32):
+        return predict(self.run_dir, texts, texts_b, batch_size=batch_size)
+
+    def __repr__(self) -> str:
+        test = (self.eval_results.get("test") or {}).get("accuracy")
+        score = f", test accuracy {test:.4f}" if isinstance(test, float) else ""
+        return f"StudentRun({self.run_dir}, arch {self.config.arch}, loss {self.config.loss}{score})"
+
+
+def train_student(materials: str | os.PathLike, student=None, out: str | os.PathLike | None = None, *,
+                  config=None, overwrite: bool = False, progress: bool = True, strategy: str = "auto",
+                  runs_dir: str | os.PathLike = "runs", callbacks: list | None = None,
+                  echo: Callable[[str], None] | None = print, **options) -> StudentRun:
+    """Train a student on a materials file and return it (`StudentRun`, whose `.model` is a `keras.Model`).
+
+    `student` is a built-in architecture (`"kim-cnn"`, `"bilstm"`; default:
+    `config.arch`, itself "kim-cnn" by default), a builder
+    `"module:function"` or function `build(facts: StudentFacts) -> keras.Model`,
+    or a ready `keras.Model`. Whatever it is, it takes `{"token_ids": int32
+    [B, L], "length": int32 [B]}` and returns logits `[B, num_labels]`, and
+    trains with our losses, transfer set, kill-safe resume and run folder.
+    `config` is a `StudentConfig` (loss, temperature, lr, epochs, seed, ...);
+    keyword `options` override its fields. `callbacks` are extra Keras
+    callbacks given to `fit`.
+    """
+    import dataclasses
+
+    from students.train import StudentConfig, StudentTrainer, finished_results, run_id
+
+    materials = _materials_path(materials)
+    config = config or StudentConfig()
+    if isinstance(student, str):
+        options["arch"] = student
+    if options:
+        config = dataclasses.replace(config, **options)
+    built = None if student is None or isinstance(student, str) else student
+    trainer = StudentTrainer(config, student=built, progress=progress, strategy=strategy, echo=echo,
+                             callbacks=callbacks)
+    run_dir = Path(out) if out is not None else Path(runs_dir) / "student" / run_id(materials, trainer.config)
+    if finished_results(run_dir) is not None and not overwrite:
+        _say(echo, f"reusing the finished run {run_dir} (--overwrite, or overwrite=True, to train it again)")
+        return load_student(run_dir)
+    trainer.fit(materials, run_dir, overwrite=overwrite)
+    return StudentRun(run_dir, trainer.eval_results_, trainer.config, trainer.history_, _model=trainer.model_)
+
+
+def load_student(run_dir: str | os.PathLike) -> StudentRun:
+    """A finished student run folder (its model is loaded when `.model` is first asked for)."""
+    from distill.app.report.collect import read_jsonl
+    from distill.runfiles import EPOCHS_FILE, finished_results, read_run
+    from students.train import StudentConfig
+
+    run_dir = Path(run_dir)
+    info = read_run(run_dir, "student")
+    results = finished_results(run_dir, "student")
+    if results is None:
+        raise DistillError(f"{run_dir}: the student run has not finished")
+    epochs = run_dir / EPOCHS_FILE
+    history = [record for _, record in read_jsonl(epochs)[0]] if epochs.exists() else []
+    return StudentRun(run_dir, results, StudentConfig.from_dict(info.config), history, reused=True)
+
+
+# ------------------------------------------------------------------ using one
+def load_predictor(path: str | os.PathLike):
+    """What `distill predict` runs: a teacher run (`TeacherRun`), a student run (`StudentPredictor`,
+    the folded engine for a Kim CNN) or an export folder (`ExportedStudent`); each has
+    `predict(texts, texts_b=None) -> (label ids, probabilities)` and `label_names`."""
+    from distill.app.cli.predict import load_predictor as load
+
+    return load(path)
+
+
+def predict(model, texts: Sequence[str], texts_b: Sequence[str] | None = None, batch_size: int = 32):
+    """(label name per text, probabilities [N, labels]) of a run or export folder (or a loaded predictor)."""
+    predictor = load_predictor(model) if isinstance(model, (str, os.PathLike)) else model
+    ids, probs = predictor.predict(list(texts), None if texts_b is None else list(texts_b), batch_size=batch_size)
+    return [predictor.label_names[i] for i in ids], probs
+
+
+def export_student(run_dir: str | os.PathLike, out: str | os.PathLike | None = None, format: str = "savedmodel",
+                   quantize: str = "none", *, materials: str | os.PathLike | None = None, overwrite: bool = False,
+                   runs_dir: str | os.PathLike = "runs", echo: Callable[[str], None] | None = print) -> dict:
+    """Write a student run as a self-contained SavedModel or TFLite folder (model, tokenizer.json,
+    labels, README), verified on the materials' test split; returns its export.json record (with
+    `out`, the folder)."""
+    from students.export import export_student as export
+
+    run_dir = Path(run_dir)
+    suffix = format + ("" if quantize == "none" else f"-{quantize}")
+    out = Path(out) if out is not None else Path(runs_dir) / "export" / f"{run_dir.resolve().name}-{suffix}"
+    record = export(run_dir, out, format, quantize, materials=materials, overwrite=overwrite,
+                    echo=echo or (lambda line: None))
+    return {**record, "out": str(out)}
+
+
+def bench(models: Sequence[str | os.PathLike] = (), task="rt-polarity", *, presets: Sequence[str] = (),
+          split: str = "test", examples: int = 64, batch_sizes: Sequence[int] = (1, 32),
+          modes: Sequence[str] = ("text",), repeats: int = 3, warmup: int = 1, max_seq_len: int = 128,
+          precision: str = "fp32", student_engines: Sequence[str] = ("folded",), progress: bool = True) -> dict:
+    """Time teacher runs (or model folders), teacher presets, student runs and export folders side by
+    side, in this process, on the same texts of `task`'s `split`; returns the `bench.json` object
+    (examples/s per model x mode x batch, with the machine's float32 matmul peak measured in the same
+    run). Teachers are timed first, then presets, then students (each student run once per engine in
+    `student_engines`: "folded", "keras")."""
+    import functools
+
+    from distill.app import bench as benchmarks
+    from distill.runfiles import RUN_FILE, read_run
+    from students.exported import is_export_dir
+
+    task = _task(task)
+    texts, where = benchmarks.bench_texts(task, split, examples)
+    n = len(task.label_names)
+    teachers, students = [], []
+    for path in models:
+        if is_export_dir(path):
+            students.append(functools.partial(benchmarks.exported_model_bench, path))
+        elif (Path(path) / RUN_FILE).is_file() and read_run(path).kind == "student":
+            # only a Kim CNN folds; any other student runs as Keras whatever the engine, so it is timed once
+            engines = student_engines if read_run(path).name == "kim-cnn" else ("keras",)
+            students += [functools.partial(benchmarks.student_model_bench, path, engine=e) for e in engines]
+        else:   # a teacher run, or a model folder
+            teachers.append(functools.partial(benchmarks.teacher_model_bench, run_dir=path, max_seq_len=max_seq_len,
+                                              num_labels=n, precision=precision))
+    presets = [functools.partial(benchmarks.teacher_model_bench, preset=p, max_seq_len=max_seq_len, num_labels=n,
+                                 precision=precision) for p in presets]
+    summary = benchmarks.benchmark(teachers + presets + students, texts, tuple(batch_sizes), tuple(modes),
+                                   warmup=warmup, repeats=repeats, progress=progress)
+    summary.update(texts=where, task=task.name, split=split)
+    return summary
+
+
+def explain(teacher: str | os.PathLike, student: str | os.PathLike, out: str | os.PathLike, *, task=None,
+            texts: Sequence[str] | None = None, split: str = "test", n: int = 100, method: str = "ig",
+            progress: bool = True) -> dict:
+    """Token attributions of a teacher run and a student run on the same texts, compared (explain.json
+    and a PNG in `out`); returns the explain.json object."""
+    from distill.app.explain import compare_runs
+
+    return compare_runs(teacher, student, out, texts=texts, split=split, n=n, method=method, progress=progress,
+                        task=task)
+
+
+# ------------------------------------------------------------------ everything
+def run(config=None, *, progress: bool = True, echo: Callable[[str], None] = print, task_data=None, **options):
+    """The whole of `distill run`: teacher, materials, students, bench, explain and report, each stage
+    reused when already built. `config` is a `PipelineConfig`, or the path of an experiment file
+    (`distill run --print-config` writes one); keyword `options` override its fields. Returns a
+    `PipelineResult` (where every stage's folder is)."""
+    import dataclasses
+
+    from distill.app.pipeline import PipelineConfig, run as run_pipeline
+
+    if isinstance(config, (str, os.PathLike)):
+        from distill.app.experiment import read_config
+
+        config = read_config(config)
+    config = config or PipelineConfig()
+    if options:
+        config = dataclasses.replace(config, **options)
+    return run_pipeline(config=config, progress=progress, echo=echo, task_data=task_data)
+
+
+# ------------------------------------------------------------------- helpers
+def _task(task):
+    """A `Task` from a Task or a task name."""
+    return load_task(task) if isinstance(task, str) else task
+
+
+def _materials_path(path) -> Path:
+    """A materials file, or a folder holding `materials.h5` (a `distill run` materials stage)."""
+    path = Path(path)
+    if path.is_dir() and (path / "materials.h5").is_file():
+        return path / "materials.h5"
+    return path
+
+
+def _say(echo, line: str) -> None:
+    if echo is not None:
+        echo(line)
