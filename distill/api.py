@@ -43,14 +43,17 @@ __all__ = [
     "StudentRun", "StudentFacts", "train_student", "load_student",
     "load_predictor", "predict", "export_student", "bench", "explain", "run",
     "FinetuneConfig", "StudentConfig", "AugmentConfig", "PipelineConfig",
+    "TeacherLogitsLoss", "distillation_loss",
 ]
 
 
 def __getattr__(name: str):
-    """The config classes and `StudentFacts`, imported when first asked for (they import TensorFlow)."""
+    """The config classes, `StudentFacts` and the Keras loss adapters, imported when first asked for
+    (they import TensorFlow)."""
     where = {"FinetuneConfig": "teachers.finetune", "StudentConfig": "students.train",
              "AugmentConfig": "materials.augment", "PipelineConfig": "distill.app.pipeline",
-             "StudentFacts": "students.archs"}
+             "StudentFacts": "students.archs", "TeacherLogitsLoss": "students.keras_losses",
+             "distillation_loss": "students.keras_losses"}
     if name in where:
         import importlib
 
