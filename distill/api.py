@@ -120,6 +120,9 @@ def finetune_teacher(task, teacher: str = "minilm-l6", out: str | os.PathLike | 
         out = Path(runs_dir) / "teacher" / run_id(teacher_label(str(teacher)), task, config, folder)
     out = Path(out)
     if finished_results(out) is not None and not overwrite:
+        from distill.runfiles import check_same_options
+
+        check_same_options(out, "teacher", config.to_dict(), config.option_name)
         _say(echo, f"reusing the finished run {out} (--overwrite, or overwrite=True, to train it again)")
     else:
         keras.utils.set_random_seed(config.seed)   # before loading: random-init teachers draw their weights there
@@ -277,6 +280,9 @@ def train_student(materials: str | os.PathLike, student=None, out: str | os.Path
                              callbacks=callbacks)
     run_dir = Path(out) if out is not None else Path(runs_dir) / "student" / run_id(materials, trainer.config)
     if finished_results(run_dir) is not None and not overwrite:
+        from distill.runfiles import check_same_options
+
+        check_same_options(run_dir, "student", trainer.config.to_dict(), trainer.config.option_name)
         _say(echo, f"reusing the finished run {run_dir} (--overwrite, or overwrite=True, to train it again)")
         return load_student(run_dir)
     trainer.fit(materials, run_dir, overwrite=overwrite)

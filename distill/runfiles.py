@@ -131,6 +131,22 @@ def prepare_run_dir(run_dir: Path, overwrite: bool, kind: str, same_run: dict | 
     return None
 
 
+def check_same_options(run_dir: Path, kind: str, config: dict, option_name=lambda field: field) -> None:
+    """One line when the finished `kind` run in `run_dir` was made with other options than `config`
+    (its run.json's config): reusing it would hand back a model the user did not ask for. The line
+    names each option that differs (`option_name` turns a field into the flag the user typed)."""
+    info = read_run_or_none(run_dir, kind)
+    if info is None:
+        return
+    recorded = info.config or {}
+    differ = [key for key in sorted(set(recorded) | set(config)) if recorded.get(key) != config.get(key)]
+    if differ:
+        shown = "; ".join(f"{option_name(key)} {recorded.get(key)!r} there, {config.get(key)!r} now"
+                          for key in differ)
+        raise DistillError(f"{run_dir}: a finished {kind} run made with other options ({shown}); give another "
+                           "output folder, or overwrite (--overwrite) to replace it")
+
+
 def _matches(have, want) -> bool:
     """`want` is contained in `have`: equal values, dicts compared on `want`'s keys only."""
     if isinstance(want, dict):
