@@ -48,3 +48,12 @@ def test_the_same_out_with_another_teacher_option_is_refused(tmp_path, capsys):
         api.finetune_teacher(task, "tiny", out, epochs=1, max_seq_len=24, batch_size=16, lr=1e-3, progress=False,
                              echo=None, load=False)
     assert _files(out) == before
+
+
+def test_student_train_takes_a_run_materials_folder(tmp_path, capsys):
+    folder = tmp_path / "materials" / "rt-polarity-abc"
+    folder.mkdir(parents=True)
+    write_toy_materials(folder / "materials.h5", n_per_split=32)
+    assert main(["student", "train", "--materials", str(folder), "--filters", "4", "--runs-dir",
+                 str(tmp_path / "runs"), *SMALL]) == 0
+    assert "from materials.h5" in capsys.readouterr().out

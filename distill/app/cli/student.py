@@ -18,7 +18,9 @@ def register(subparsers) -> None:
         dest="student_command", required=True
     )
     p = student.add_parser("train", help="train a student on a materials file; writes runs/student/<id>/")
-    p.add_argument("--materials", required=True, metavar="FILE", help="materials file (runs/materials/<id>.h5)")
+    p.add_argument("--materials", required=True, metavar="FILE",
+                   help="materials file (runs/materials/<id>.h5), or a `distill run` materials folder holding "
+                   "materials.h5")
     p.add_argument("--arch", type=arch_spec, metavar="ARCH", help=with_default(
         "student architecture: kim-cnn, bilstm (Tang et al. 2019), or module:function, a builder of your own that "
         "takes students.archs.StudentFacts and returns a keras.Model from {'token_ids', 'length'} to logits "
@@ -147,6 +149,7 @@ def check_train(args) -> None:
     """Before TensorFlow: the materials file is there and the run folder can be written."""
     from distill.app.cli import checks
 
+    args.materials = _materials_file(args.materials)
     checks.file(args.materials, "--materials")
     checks.output_folder(args.out, args.runs_dir, "student")
     checks.strategy(args.strategy)
@@ -162,6 +165,15 @@ def check_export(args) -> None:
         raise DistillError(f"--quantize {args.quantize} needs --format tflite (a SavedModel is exported in float32)")
     checks.run_folder(args.run, "student")
     if args.materials:
+        args.materials = _materials_file(args.materials)
         checks.file(args.materials, "--materials")
     checks.writable(Path(args.out).parent if args.out else Path(args.runs_dir) / "export",
                     "--out" if args.out else "output folder")
+
+
+def _materials_file(path: str) -> str:
+    """`--materials` as given, or the `materials.h5` inside a `distill run` materials folder."""
+    from pathlib import Path
+
+    inside = Path(path) / "materials.h5"
+    return str(inside) if Path(path).is_dir() and inside.is_file() else path
