@@ -208,7 +208,7 @@ def open_materials(path: str | os.PathLike):
     """
     from materials.reader import MaterialsFile
 
-    return MaterialsFile(_materials_path(path))
+    return MaterialsFile(materials_file(path))
 
 
 # ------------------------------------------------------------------- students
@@ -269,7 +269,7 @@ def train_student(materials: str | os.PathLike, student=None, out: str | os.Path
 
     from students.train import StudentConfig, StudentTrainer, finished_results, run_id
 
-    materials = _materials_path(materials)
+    materials = materials_file(materials)
     config = config or StudentConfig()
     if isinstance(student, str):
         options["arch"] = student
@@ -360,9 +360,9 @@ def bench(models: Sequence[str | os.PathLike] = (), task="rt-polarity", *, prese
     for path in models:
         if is_export_dir(path):
             students.append(functools.partial(benchmarks.exported_model_bench, path))
-        elif (Path(path) / RUN_FILE).is_file() and read_run(path).kind == "student":
+        elif (info := read_run(path) if (Path(path) / RUN_FILE).is_file() else None) and info.kind == "student":
             # only a Kim CNN folds; any other student runs as Keras whatever the engine, so it is timed once
-            engines = student_engines if read_run(path).name == "kim-cnn" else ("keras",)
+            engines = student_engines if info.name == "kim-cnn" else ("keras",)
             students += [functools.partial(benchmarks.student_model_bench, path, engine=e) for e in engines]
         else:   # a teacher run, or a model folder
             teachers.append(functools.partial(benchmarks.teacher_model_bench, run_dir=path, max_seq_len=max_seq_len,
@@ -412,8 +412,8 @@ def _task(task):
     return load_task(task) if isinstance(task, str) else task
 
 
-def _materials_path(path) -> Path:
-    """A materials file, or a folder holding `materials.h5` (a `distill run` materials stage)."""
+def materials_file(path) -> Path:
+    """`path`, or the `materials.h5` inside it when it is a `distill run` materials folder."""
     path = Path(path)
     if path.is_dir() and (path / "materials.h5").is_file():
         return path / "materials.h5"

@@ -127,9 +127,17 @@ def _importable(module: str) -> bool:
         return False
 
 
+def _first_line(exc: Exception) -> str:
+    """`Type: first line of the message`, for one-line errors about a user's code."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+
+
 def check_student(model, facts: StudentFacts, spec: str):
-    """`model` if it is a Keras model that maps a batch of materials inputs to [B, num_labels] logits;
-    otherwise one line saying what it returned. Runs it once on two short rows."""
+    """`model` if it is a Keras model that maps a batch of materials inputs to [B, num_labels] logits
+    and, unless it is a built-in architecture, survives Keras's save and reload (`model.keras` is what
+    predicts, exports and resumes); otherwise one line saying what is wrong. Runs it once on two
+    short rows, before any training."""
     import keras
 
     if not isinstance(model, keras.Model):
@@ -140,12 +148,17 @@ def check_student(model, facts: StudentFacts, spec: str):
         out = model(batch, training=False)
     except Exception as exc:   # any error of the user's model, one line
         raise DistillError(f"student {spec}: calling it on {{'token_ids': int32 [2, {length}], 'length': int32 "
-                           f"[2]}} failed ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
-                           ) from None
+                           f"[2]}} failed ({_first_line(exc)})") from None
     shape = tuple(getattr(out, "shape", ()))
     if len(shape) != 2 or shape[0] != 2 or shape[1] != facts.num_labels:
         raise DistillError(f"student {spec}: returned shape {shape} for 2 rows; it must return logits "
                            f"[batch, {facts.num_labels}] (one per label of {facts.task})")
+    if not is_built_in(spec):
+        try:
+            keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(model))
+        except Exception as exc:   # whatever Keras raises, the fix is the same
+            raise DistillError(f"student {spec}: Keras cannot save and reload it ({_first_line(exc)}); give custom "
+                               "classes @keras.saving.register_keras_serializable() and a get_config") from None
     return model
 
 
@@ -184,5 +197,4 @@ def load_student_model(path, spec: str | None):
     try:
         return keras.saving.load_model(path)
     except Exception as exc:  # Keras raises many types for a bad file; all mean the same here
-        raise DistillError(f"{path}: cannot load the student model ({type(exc).__name__}: "
-                           f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+        raise DistillError(f"{path}: cannot load the student model ({_first_line(exc)})") from None

@@ -90,7 +90,9 @@ class StudentPredictor(LengthSortedPredictor):
         self.engine = engine
         self._forward = None
         self._folded = None
-        if engine == "folded" and not hasattr(model, "widths"):   # only the Kim CNN folds into tables
+        from students.kim_cnn import KimCNN
+
+        if engine == "folded" and not isinstance(model, KimCNN):   # only the Kim CNN folds into tables
             self.engine = engine = "keras"
         if engine == "folded":
             from distill.training import keep_freed_memory

@@ -61,8 +61,8 @@ from distill.sources import sha256_file
 from distill.training import Schedule, Trainer, TrainingConfig
 from materials.reader import MaterialsFile
 from students import losses
-from students.archs import (PYTHON_PREFIX, StudentFacts, build_student, builder_spec,
-                            check_arch_embedding, check_arch_spec, check_student, is_built_in)
+from students.archs import (PYTHON_PREFIX, StudentFacts, build_student, builder_spec, check_arch_embedding,
+                            check_arch_spec, check_student)
 from students.kim_cnn import EMBEDDING_MODES
 from students.lazy_adam import LazyAdam
 
@@ -226,12 +226,8 @@ class StudentTrainer(Trainer):
             if placement.distributed:
                 raise DistillError(f"student {spec}: a ready model cannot be placed on several devices; "
                                    "hand in its builder function instead")
-            _check_saveable(check_student(self.student, facts, spec), spec)
-            return self.student
-        model = build_student(spec, facts, builder=self.student)
-        if not is_built_in(spec):
-            _check_saveable(model, spec)
-        return model
+            return check_student(self.student, facts, spec)
+        return build_student(spec, facts, builder=self.student)
 
     def fit(self, materials_path, run_dir, overwrite: bool = False) -> "StudentTrainer":
         c = self.config
@@ -327,17 +323,6 @@ class StudentTrainer(Trainer):
         if not placement.chief:   # its private folder served the collectives only
             shutil.rmtree(run_dir, ignore_errors=True)
         return self
-
-
-def _check_saveable(model, spec: str) -> None:
-    """A user's model must survive Keras's save and reload (`model.keras` is what predicts, exports and
-    resumes): found out now, in one line, not after the first epoch."""
-    try:
-        keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(model))
-    except Exception as exc:   # whatever Keras raises, the fix is the same
-        raise DistillError(f"student {spec}: Keras cannot save and reload it ({type(exc).__name__}: "
-                           f"{str(exc).splitlines()[0] if str(exc) else ''}); give custom classes "
-                           "@keras.saving.register_keras_serializable() and a get_config") from None
 
 
 def finished_results(run_dir) -> dict | None:

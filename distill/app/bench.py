@@ -86,12 +86,15 @@ def student_model_bench(run_dir, engine: str = "folded") -> ModelBench:
         return [kim_cnn_flops(int(n), m.widths, m.filters, m.embedding_dim, channels, m.num_labels, engine)
                 for n in lengths]
 
-    kim_cnn = hasattr(m, "widths") and hasattr(m, "filters")   # other architectures: no FLOP count, no % peak
+    from students.kim_cnn import KimCNN
+
+    kim_cnn = isinstance(m, KimCNN)   # other architectures: no FLOP count, no % peak
     return ModelBench(f"student:{Path(run_dir).name}" + ("" if engine == "folded" else f"/{engine}"), "student",
                       str(run_dir), False, int(m.count_params()),
                       text=lambda texts, batch: predictor.predict_logits(texts, batch_size=batch),
                       prepare=prepare, ids=lambda padded: predictor.logits_for_ids(*padded),
-                      flops=flops if kim_cnn else None, lengths=lambda texts: [len(ids) for ids in predictor.encode(texts)],
+                      flops=flops if kim_cnn else None,
+                      lengths=lambda texts: [len(ids) for ids in predictor.encode(texts)],
                       task=predictor.task_name)
 
 

@@ -147,9 +147,10 @@ def export(args) -> None:
 
 def check_train(args) -> None:
     """Before TensorFlow: the materials file is there and the run folder can be written."""
+    from distill.api import materials_file
     from distill.app.cli import checks
 
-    args.materials = _materials_file(args.materials)
+    args.materials = str(materials_file(args.materials))
     checks.file(args.materials, "--materials")
     checks.output_folder(args.out, args.runs_dir, "student")
     checks.strategy(args.strategy)
@@ -165,15 +166,10 @@ def check_export(args) -> None:
         raise DistillError(f"--quantize {args.quantize} needs --format tflite (a SavedModel is exported in float32)")
     checks.run_folder(args.run, "student")
     if args.materials:
-        args.materials = _materials_file(args.materials)
+        from distill.api import materials_file
+
+        args.materials = str(materials_file(args.materials))
         checks.file(args.materials, "--materials")
     checks.writable(Path(args.out).parent if args.out else Path(args.runs_dir) / "export",
                     "--out" if args.out else "output folder")
 
-
-def _materials_file(path: str) -> str:
-    """`--materials` as given, or the `materials.h5` inside a `distill run` materials folder."""
-    from pathlib import Path
-
-    inside = Path(path) / "materials.h5"
-    return str(inside) if Path(path).is_dir() and inside.is_file() else path
