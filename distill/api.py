@@ -227,6 +227,7 @@ class StudentRun:
     history: list = field(default_factory=list)
     reused: bool = False
     _model: object = field(default=None, repr=False)
+    _predictor: object = field(default=None, repr=False)
 
     @property
     def model(self):
@@ -241,7 +242,9 @@ class StudentRun:
         return self._model
 
     def predict(self, texts: Sequence[str], texts_b: Sequence[str] | None = None, batch_size: int = 32):
-        return predict(self.run_dir, texts, texts_b, batch_size=batch_size)
+        if self._predictor is None:   # loaded once, not on every call
+            self._predictor = load_predictor(self.run_dir)
+        return predict(self._predictor, texts, texts_b, batch_size=batch_size)
 
     def __repr__(self) -> str:
         test = (self.eval_results.get("test") or {}).get("accuracy")
