@@ -38,11 +38,13 @@ from typing import Callable, Sequence
 from distill.errors import DistillError
 
 __all__ = [
-    "load_task", "load_teacher", "finetune_teacher", "open_teacher", "evaluate",
-    "generate_materials", "open_materials",
+    "load_task", "describe_task", "show_task",
+    "load_teacher", "describe_teacher", "finetune_teacher", "tune_teacher", "open_teacher", "evaluate",
+    "export_teacher", "train_tokenizer", "pretrain_teacher",
+    "generate_materials", "open_materials", "merge_materials", "describe_materials",
     "StudentRun", "StudentFacts", "train_student", "load_student",
-    "load_predictor", "predict", "export_student", "bench", "explain", "run",
-    "FinetuneConfig", "StudentConfig", "AugmentConfig", "PipelineConfig",
+    "load_predictor", "predict", "export_student", "bench", "explain", "explain_texts", "report", "run",
+    "FinetuneConfig", "PretrainConfig", "StudentConfig", "AugmentConfig", "PipelineConfig",
     "TeacherLogitsLoss", "distillation_loss",
 ]
 
@@ -52,6 +54,7 @@ def __getattr__(name: str):
     (they import TensorFlow)."""
     where = {"FinetuneConfig": "teachers.finetune", "StudentConfig": "students.train",
              "AugmentConfig": "materials.augment", "PipelineConfig": "distill.app.pipeline",
+             "PretrainConfig": "teachers.pretrain",
              "StudentFacts": "students.archs", "TeacherLogitsLoss": "students.keras_losses",
              "distillation_loss": "students.keras_losses"}
     if name in where:
@@ -81,7 +84,29 @@ def load_task(name: str = "rt-polarity", data_dir: str | os.PathLike | None = No
     return load(spec, data_dir=data_dir)
 
 
+def describe_task(task) -> str:
+    """What `distill data prepare` prints: split sizes, label balance and where the data came from."""
+    from distill.data import describe_task as describe
+
+    return describe(_task(task))
+
+
+def show_task(task, rows: int = 3) -> str:
+    """What `distill data show` prints: the first `rows` rows of every split."""
+    from distill.data import show_task as show
+
+    return show(_task(task), rows=rows)
+
+
 # ------------------------------------------------------------------- teachers
+def describe_teacher(name: str = "minilm-l6", checkpoint: str | os.PathLike | None = None,
+                     random_init: bool = False) -> str:
+    """What `distill teacher info` prints: config, parameter count and where the weights come from."""
+    from teachers.registry import describe_teacher as describe
+
+    return describe(str(name), checkpoint=checkpoint, random_init=random_init)
+
+
 def load_teacher(name: str = "minilm-l6", checkpoint: str | os.PathLike | None = None, max_seq_len: int = 128):
     """A BERT teacher to fine-tune, as a `keras.Model` (`teachers.classifier.BertClassifier`): a name
     (`minilm-l6`, `bert-base`, ...) or a Hugging Face / Google folder."""
@@ -148,9 +173,39 @@ def open_teacher(path: str | os.PathLike, task=None, label_order: Sequence[str] 
     return open_(path, None if task is None else _task(task), label_order, max_seq_len, precision)
 
 
-def evaluate(model, task=None, splits: Sequence[str] = ("dev", "test"), batch_size: int = 32) -> dict:
+def tune_teacher(task, teacher: str = "minilm-l6", out: str | os.PathLike | None = None, *,
+                 batch_sizes: Sequence[int] = (16, 32), lrs: Sequence[float] = (2e-5, 3e-5, 5e-5), seeds: int = 5,
+                 checkpoint: str | os.PathLike | None = None, config=None, progress: bool = True,
+                 runs_dir: str | os.PathLike = "runs", echo: Callable[[str], None] | None = print, **options):
+    """Grid over batch size x learning rate on dev, then the best setting with `seeds` seeds; returns
+    the fitted `teachers.tune.Tuner` (`best_params_`, `grid_`, `summary_`, `out_dir_`, whose
+    tune_results.json holds it all). `config`/`options` as for `finetune_teacher`."""
+    import dataclasses
+
+    from teachers.finetune import FinetuneConfig, run_id
+    from teachers.registry import is_folder, teacher_label
+    from teachers.tune import Tuner
+
+    task = _task(task)
+    base = dataclasses.replace(config or FinetuneConfig(), **options)
+    batch_sizes, lrs = [int(b) for b in batch_sizes], [float(lr) for lr in lrs]
+    if out is None:   # named as `distill teacher tune` names it
+        grid = {"batch_sizes": batch_sizes, "lrs": lrs, "seeds": seeds}
+        folder = str(teacher) if is_folder(str(teacher)) else checkpoint
+        out = Path(runs_dir) / "tune" / run_id(teacher_label(str(teacher)), task, base, folder, extra=grid)
+    tuner = Tuner(base, batch_sizes, lrs, seeds=seeds, progress=progress, echo=echo)
+    return tuner.fit(lambda: load_teacher(teacher, checkpoint=checkpoint, max_seq_len=base.max_seq_len), task, out)
+
+
+def evaluate(model, task=None, splits: Sequence[str] = ("dev", "test"), batch_size: int = 32,
+             progress: bool = False) -> dict:
     """{split: metrics} of a teacher run, student run or export folder (or a loaded predictor) on
-    `task` (default: the task the model was trained on), computed from raw text as `predict` sees it."""
+    `task` (default: the task the model was trained on), computed from raw text as `predict` sees it.
+
+    A teacher (`TeacherRun`) also reports its loss, seconds and it/s per split, as
+    `distill teacher eval` prints them."""
+    from tqdm.auto import tqdm
+
     from distill.metrics import classification_metrics
 
     predictor = load_predictor(model) if isinstance(model, (str, os.PathLike)) else model
@@ -164,10 +219,94 @@ def evaluate(model, task=None, splits: Sequence[str] = ("dev", "test"), batch_si
         if split not in task.splits:
             raise DistillError(f"task {task.name} has no split {split!r}; it has {', '.join(task.splits)}")
         data = task.splits[split]
-        labels, _ = predictor.predict(list(data.texts), None if data.texts_b is None else list(data.texts_b),
-                                      batch_size=batch_size)
+        with tqdm(total=len(data), unit="ex", desc=f"eval {split}", disable=not progress, leave=False,
+                  dynamic_ncols=True) as bar:
+            if hasattr(predictor, "predict_logits"):   # a teacher: metrics with loss, seconds and it/s
+                results[split] = predictor.evaluate(data, batch_size=batch_size, on_batch=bar.update)
+                continue
+            labels, _ = predictor.predict(list(data.texts), None if data.texts_b is None else list(data.texts_b),
+                                          batch_size=batch_size)
+            bar.update(len(data))
         results[split] = classification_metrics(data.labels, labels, list(task.label_names))
     return results
+
+
+def export_teacher(run_dir: str | os.PathLike, out: str | os.PathLike, format: str = "hf", *,
+                   overwrite: bool = False) -> Path:
+    """Write a fine-tuned teacher run as a Hugging Face (`"hf"`: BertForSequenceClassification) or
+    Google (`"google"`: run_classifier.py checkpoint) folder; returns the folder."""
+    from teachers.export import export_teacher as export
+
+    return Path(export(run_dir, format, out, overwrite=overwrite))
+
+
+def train_tokenizer(corpus: Sequence[str], out: str | os.PathLike, vocab_size: int = 30522, *,
+                    lowercase: bool = True, min_frequency: int = 2, max_seq_len: int = 128,
+                    data_dir: str | os.PathLike | None = None, overwrite: bool = False,
+                    echo: Callable[[str], None] | None = print) -> dict:
+    """Train a WordPiece vocabulary on `corpus` and write a BERT tokenizer folder at `out` (what
+    `distill teacher pretrain --vocab` and `pretrain_teacher(vocab=...)` take); returns its info
+    (tokens, coverage, `out`). Sources as for `distill tokenizer train`: a text file, a folder of
+    *.txt, `task:NAME` (a task's train texts) or `corpus:rt-polarity-plots`."""
+    import dataclasses
+
+    from distill.data.corpus import read_corpus
+    from distill.vocab_training import coverage, train_vocab, write_tokenizer_folder
+
+    read = read_corpus(list(corpus), data_dir=data_dir)
+    for source in read.sources:
+        _say(echo, f"  {source.spec}: {_count(source.lines, 'line')}, {_count(source.documents, 'document')}")
+    _say(echo, f"training a {vocab_size:,}-token {'uncased' if lowercase else 'cased'} vocab on "
+               f"{read.n_lines:,} lines ...")
+    lines = list(read.lines())
+    tokens = train_vocab(lines, vocab_size, lowercase=lowercase, min_frequency=min_frequency)
+    cover = coverage(lines, tokens, lowercase)
+    info = {"corpus": read.provenance(), "vocab_size": vocab_size, "tokens": len(tokens), "lowercase": lowercase,
+            "min_frequency": min_frequency, "max_seq_len": max_seq_len,
+            "coverage": {**dataclasses.asdict(cover), "split_share": cover.split_share}}
+    folder = write_tokenizer_folder(tokens, out, lowercase, max_seq_len, overwrite=overwrite, info=info)
+    return {**info, "out": str(folder)}
+
+
+def pretrain_teacher(corpus: Sequence[str], out: str | os.PathLike | None = None, *, teacher: str | None = None,
+                     preset: str = "mini", vocab: str | os.PathLike | None = None, config=None,
+                     finetune_task=None, finetune_every: int | None = None, finetune_config=None,
+                     checkpoint_format: str = "hf", data_dir: str | os.PathLike | None = None,
+                     overwrite: bool = False, progress: bool = True, strategy: str = "auto",
+                     runs_dir: str | os.PathLike = "runs", **options):
+    """Masked-language-model pretraining of a BERT on `corpus`; every epoch's checkpoint
+    (`RUN/epoch-K`) is a teacher folder. Continues `teacher` (a name or folder) when given, else
+    starts a new BERT of size `preset` on the tokenizer folder `vocab` (default: the uncased BERT
+    vocab). `config` is a
+    `PretrainConfig`, keyword `options` override its fields. With `finetune_task` and
+    `finetune_every=K`, every K-th checkpoint is fine-tuned on the task to show what pretraining
+    bought. Returns the fitted `teachers.pretrain.Pretrainer` (`run_dir_`, `eval_results_`,
+    `throughput_`, `finetunes_`)."""
+    import dataclasses
+
+    import keras
+
+    from distill.data.corpus import read_corpus
+    from teachers.pretrain import PretrainConfig, Pretrainer, new_teacher, run_id
+    from teachers.registry import teacher_label
+
+    config = dataclasses.replace(config or PretrainConfig(), **options)
+    read = read_corpus(list(corpus), data_dir=data_dir)
+    task = _task(finetune_task) if finetune_task is not None else None
+    keras.utils.set_random_seed(config.seed)   # before building: a new BERT draws its weights there
+    if teacher is not None:
+        model, label = load_teacher(teacher, max_seq_len=config.max_seq_len), teacher_label(str(teacher))
+    else:
+        model, label = new_teacher(preset, vocab, config), preset
+    extra = {"finetune_every": finetune_every, "task": task.name if task else None,
+             "finetune": finetune_config.to_dict() if finetune_config else None, "format": checkpoint_format}
+    start = model.weights_sha256 or model.weights_source
+    run_dir = Path(out) if out is not None else Path(runs_dir) / "pretrain" / run_id(
+        label, config, read, model.tokenizer.vocab_sha256, start, extra)
+    trainer = Pretrainer(config, checkpoint_format=checkpoint_format, finetune_task=task,
+                         finetune_every=finetune_every or 0, finetune_config=finetune_config,
+                         progress=progress, strategy=strategy)
+    return trainer.fit(model, read, run_dir, overwrite=overwrite)
 
 
 # ------------------------------------------------------------------ materials
@@ -209,6 +348,26 @@ def open_materials(path: str | os.PathLike):
     from materials.reader import MaterialsFile
 
     return MaterialsFile(materials_file(path))
+
+
+def merge_materials(shards: Sequence[str | os.PathLike], out: str | os.PathLike, *, overwrite: bool = False,
+                    progress: bool = True, echo: Callable[[str], None] | None = print) -> Path:
+    """Check that `shards` are every part of one sharded materials run, then write them as one file
+    at `out`; returns its path."""
+    from materials.merge import merge
+
+    return Path(merge(list(shards), out, overwrite=overwrite, progress=progress, echo=echo))
+
+
+def describe_materials(path: str | os.PathLike) -> str:
+    """What `distill materials info` prints: provenance, splits, datasets and their shapes. A `.partial`
+    file (a killed run) and a shard are described too."""
+    from materials.reader import MaterialsFile
+    from materials.schema import PARTIAL_SUFFIX
+
+    path = materials_file(path)
+    with MaterialsFile(path, allow_partial=str(path).endswith(PARTIAL_SUFFIX), allow_shard=True) as mf:
+        return mf.describe()
 
 
 # ------------------------------------------------------------------- students
@@ -309,13 +468,33 @@ def load_student(run_dir: str | os.PathLike) -> StudentRun:
 
 
 # ------------------------------------------------------------------ using one
+PREDICTORS = {
+    "teacher": ("teachers.run", "TeacherRun"),
+    "student": ("students.predictor", "StudentPredictor"),
+}
+"""run.json `kind` -> (module, class). The class has `load(run_dir)`, `.label_names`,
+optional `.is_pair`, and `predict(texts, texts_b=None, batch_size=32) -> (labels int[N], probs [N, C])`.
+An export folder (`distill student export`, recognised by its export.json) is loaded by
+`students.exported.ExportedStudent`, which keeps the same protocol."""
+
+
 def load_predictor(path: str | os.PathLike):
     """What `distill predict` runs: a teacher run (`TeacherRun`), a student run (`StudentPredictor`,
-    the folded engine for a Kim CNN) or an export folder (`ExportedStudent`); each has
-    `predict(texts, texts_b=None) -> (label ids, probabilities)` and `label_names`."""
-    from distill.app.cli.predict import load_predictor as load
+    the folded engine for a Kim CNN) or an export folder (`ExportedStudent`), picked by the `kind`
+    in its run.json or by its export.json; each has `predict(texts, texts_b=None) -> (label ids,
+    probabilities)` and `label_names`."""
+    import importlib
 
-    return load(path)
+    from distill.runfiles import RUN_FILE, read_run
+    from students.exported import ExportedStudent, is_export_dir
+
+    if is_export_dir(path):
+        return ExportedStudent.load(path)
+    kind = read_run(path).kind
+    if kind not in PREDICTORS:
+        raise DistillError(f"{Path(path) / RUN_FILE}: kind {kind!r} has no predictor; known: {', '.join(PREDICTORS)}")
+    module, name = PREDICTORS[kind]
+    return getattr(importlib.import_module(module), name).load(path)
 
 
 def predict(model, texts: Sequence[str], texts_b: Sequence[str] | None = None, batch_size: int = 32):
@@ -389,6 +568,39 @@ def explain(teacher: str | os.PathLike, student: str | os.PathLike, out: str | o
                         task=task)
 
 
+def explain_texts(runs: Sequence[str | os.PathLike], texts: Sequence[str], *, method: str = "ig",
+                  steps: int | None = None) -> dict:
+    """Token attributions of one run (or two, compared) on your own texts, as `distill explain`
+    prints them. Returns {"explainers", "attributions" (one list per run, one Attribution per text),
+    "comparison" (two runs: rank correlation and top-k overlap per text, else None)}. The second run
+    explains the first run's predicted labels, so the two attributions are of the same logit."""
+    from distill.app import explain as explaining
+    from distill.attribution import IG_STEPS
+
+    runs = list(runs)
+    if not 1 <= len(runs) <= 2:
+        raise DistillError(f"explain: give one run, or two to compare; got {len(runs)}")
+    explainers = [explaining.load_explainer(r, method=method, steps=steps or IG_STEPS) for r in runs]
+    if any(e.is_pair for e in explainers):
+        raise DistillError("explain: sentence-pair runs are not supported yet; give single-sentence runs")
+    texts = list(texts)
+    results = [explainers[0].explain(texts)]
+    if len(explainers) == 2:
+        results.append(explainers[1].explain(texts, labels=[a.label for a in results[0]]))
+    comparison = explaining.compare(results[0], results[1], texts) if len(results) == 2 else None
+    return {"explainers": explainers, "attributions": results, "comparison": comparison}
+
+
+def report(runs_dir: str | os.PathLike = "runs", out: str | os.PathLike | None = None, *, batch_size: int = 32,
+           echo: Callable[[str], None] | None = print):
+    """Write the report of a runs folder (what `distill report` writes): accuracy against examples/s
+    tables and plots, training curves, report.md and report.json. Returns where they are
+    (`distill.app.report.Report`)."""
+    from distill.app.report import write_report
+
+    return write_report(runs_dir, out_dir=out, batch_size=batch_size, echo=echo or (lambda line: None))
+
+
 # ------------------------------------------------------------------ everything
 def run(config=None, *, progress: bool = True, echo: Callable[[str], None] = print, task_data=None, **options):
     """The whole of `distill run`: teacher, materials, students, bench, explain and report, each stage
@@ -421,6 +633,10 @@ def materials_file(path) -> Path:
     if path.is_dir() and (path / "materials.h5").is_file():
         return path / "materials.h5"
     return path
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n:,} {what}" + ("" if n == 1 else "s")
 
 
 def _say(echo, line: str) -> None:

@@ -22,7 +22,7 @@ import sys
 import tempfile
 
 from distill.app.cli import bench, data, explain, materials, predict, report, run, student, teacher, tokenizer
-from distill.app.cli.predict import PREDICTORS, load_predictor  # noqa: F401  (the public names of the old module)
+from distill.api import PREDICTORS, load_predictor  # noqa: F401  (the public names of the old module)
 from distill.errors import DistillError
 
 COMMAND_GROUPS = (data, tokenizer, teacher, predict, explain, materials, student, bench, run, report)

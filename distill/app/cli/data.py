@@ -26,18 +26,18 @@ def register(subparsers) -> None:
 
 
 def _load_task(args):
-    from distill.data import load_task
+    from distill import api
 
-    return load_task(tasks.task_name(args, args.name), data_dir=args.data_dir)
+    return api.load_task(tasks.task_name(args, args.name), data_dir=args.data_dir)
 
 
 def prepare(args) -> None:
-    from distill.data import describe_task
+    from distill import api
 
-    print(describe_task(_load_task(args)))
+    print(api.describe_task(_load_task(args)))
 
 
 def show(args) -> None:
-    from distill.data import show_task
+    from distill import api
 
-    print(show_task(_load_task(args), rows=args.rows))
+    print(api.show_task(_load_task(args), rows=args.rows))

@@ -62,30 +62,23 @@ def explain(args) -> None:
     import os
     from pathlib import Path
 
+    from distill import api
     from distill.app import explain as explaining
-    from distill.attribution import IG_STEPS
 
     if args.sample:
         if not args.compare or args.args or args.file:
             raise DistillError("explain: --sample needs --compare TEACHER_RUN STUDENT_RUN and no texts")
         teacher_dir, student_dir = (Path(r) for r in args.compare)
         out = Path(args.out) if args.out else Path("runs") / "explain" / f"{teacher_dir.name}--{student_dir.name}"
-        explaining.compare_runs(teacher_dir, student_dir, out, split=args.split, n=args.sample,
-                                method=args.method, progress=not args.no_progress)
+        api.explain(teacher_dir, student_dir, out, split=args.split, n=args.sample, method=args.method,
+                    progress=not args.no_progress)
         return
     runs = list(args.compare) if args.compare else args.args[:1]
     if not runs:
         raise DistillError("explain: give a run folder (or --compare RUN_A RUN_B) and texts")
     texts = _texts(args, args.args if args.compare else args.args[1:])
-    steps = args.steps or IG_STEPS
-    explainers = [explaining.load_explainer(r, method=args.method, steps=steps) for r in runs]
-    pair = {e.is_pair for e in explainers}
-    if pair != {False}:
-        raise DistillError("explain: sentence-pair runs are not supported yet; give single-sentence runs")
-    results = [explainers[0].explain(texts)]
-    if len(explainers) == 2:   # the second run scores the first run's predicted labels: same logit, comparable
-        labels = [a.label for a in results[0]]
-        results.append(explainers[1].explain(texts, labels=labels))
+    explained = api.explain_texts(runs, texts, method=args.method, steps=args.steps)
+    explainers, results = explained["explainers"], explained["attributions"]
     colour = args.colour == "always" or (args.colour == "auto" and sys.stdout.isatty()
                                           and not os.environ.get("NO_COLOR"))
     names = [f"{e.kind} {e.run_dir.name}" for e in explainers]
@@ -95,8 +88,7 @@ def explain(args) -> None:
         print(text)
         for name, attributions in zip(names, results):
             print(explaining.render_terminal(attributions[i], colour=colour, title=name))
-    if len(explainers) == 2:
-        summary = explaining.compare(results[0], results[1], texts)
+    if (summary := explained["comparison"]) is not None:
         print()
         for i, row in enumerate(summary["per_text"], 1):
             rho = "-" if row["rank_correlation"] is None else f"{row['rank_correlation']:+.3f}"

@@ -140,15 +140,13 @@ def generate(args) -> None:
 
 
 def merge(args) -> None:
-    from materials.merge import merge as merge_shards
+    from distill import api
 
-    out = merge_shards(args.shards, args.out, overwrite=args.overwrite, progress=not args.no_progress)
+    out = api.merge_materials(args.shards, args.out, overwrite=args.overwrite, progress=not args.no_progress)
     print(f"materials: {out}")
 
 
 def info(args) -> None:
-    from materials.reader import MaterialsFile
-    from materials.schema import PARTIAL_SUFFIX
+    from distill import api
 
-    with MaterialsFile(args.file, allow_partial=args.file.endswith(PARTIAL_SUFFIX), allow_shard=True) as m:
-        print(m.describe())
+    print(api.describe_materials(args.file))

@@ -4,17 +4,10 @@ from __future__ import annotations
 
 import sys
 
+from distill.api import load_predictor
 from distill.app.cli.types import positive_int
 from distill.errors import DistillError
 
-PREDICTORS = {
-    "teacher": ("teachers.run", "TeacherRun"),
-    "student": ("students.predictor", "StudentPredictor"),
-}
-"""run.json `kind` -> (module, class). The class has `load(run_dir)`, `.label_names`,
-optional `.is_pair`, and `predict(texts, texts_b=None, batch_size=32) -> (labels int[N], probs [N, C])`.
-An export folder (`distill student export`, recognised by its export.json) is loaded by
-`students.exported.ExportedStudent`, which keeps the same protocol."""
 PREDICT_CHUNK = 1024
 
 
@@ -29,25 +22,6 @@ def register(subparsers) -> None:
                    "output line N always belongs to input line N")
     p.add_argument("--batch-size", type=positive_int, default=32, help="inference batch size (default 32)")
     p.set_defaults(handler=predict)
-
-
-def load_predictor(run_dir):
-    """The predictor of a run folder, picked by the `kind` in its run.json, or of an export folder."""
-    import importlib
-    from pathlib import Path
-
-    from distill.runfiles import RUN_FILE, read_run
-    from students.exported import ExportedStudent, is_export_dir
-
-    if is_export_dir(run_dir):
-        return ExportedStudent.load(run_dir)
-
-    kind = read_run(run_dir).kind
-    if kind not in PREDICTORS:
-        raise DistillError(f"{Path(run_dir) / RUN_FILE}: kind {kind!r} has no predictor; "
-                           f"known: {', '.join(PREDICTORS)}")
-    module, name = PREDICTORS[kind]
-    return getattr(importlib.import_module(module), name).load(run_dir)
 
 
 def _lines(args, file_handle=None):

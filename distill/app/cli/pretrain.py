@@ -120,40 +120,25 @@ def check_pretrain(args) -> None:
 def pretrain(args) -> None:
     from pathlib import Path
 
-    import keras
-
-    from distill.data import load_task
-    from distill.data.corpus import read_corpus
+    from distill import api
     from teachers.finetune import FinetuneConfig
-    from teachers.pretrain import PretrainConfig, Pretrainer, new_teacher, run_id
-    from teachers.registry import load_teacher, teacher_label
+    from teachers.pretrain import PretrainConfig
 
     placement = distribute.setup(args.strategy)
     values = given(args, OPTIONS)
     if args.teacher is not None and "lr" not in values:
         values["lr"] = CONTINUE_LR
-    config = PretrainConfig(**values)
-    corpus = read_corpus(args.corpus, data_dir=args.data_dir)
     task = finetune = None
     if args.finetune_every:
-        task = load_task(tasks.task_name(args), data_dir=args.data_dir)
+        task = api.load_task(tasks.task_name(args), data_dir=args.data_dir)
         finetune = FinetuneConfig(**given(args, FINETUNE_OPTIONS))
-    keras.utils.set_random_seed(config.seed)   # before building: a new BERT draws its weights there
-    if args.teacher is not None:
-        teacher = load_teacher(args.teacher, max_seq_len=config.max_seq_len)
-        label = teacher_label(args.teacher)
-    else:
-        teacher = new_teacher(args.config, args.vocab, config)
-        label = args.config
-    extra = {"finetune_every": args.finetune_every, "task": task.name if task else None,
-             "finetune": finetune.to_dict() if finetune else None, "format": args.checkpoint_format}
-    start = teacher.weights_sha256 or teacher.weights_source
-    run_dir = Path(args.out) if args.out else Path(args.runs_dir) / "pretrain" / run_id(
-        label, config, corpus, teacher.tokenizer.vocab_sha256, start, extra)
-    trainer = Pretrainer(config, checkpoint_format=args.checkpoint_format, finetune_task=task,
-                         finetune_every=args.finetune_every or 0, finetune_config=finetune,
-                         progress=not args.no_progress, strategy=args.strategy)
-    trainer.fit(teacher, corpus, run_dir, overwrite=args.overwrite)
+    trainer = api.pretrain_teacher(args.corpus, Path(args.out) if args.out else None, teacher=args.teacher,
+                                   preset=args.config, vocab=args.vocab, config=PretrainConfig(**values),
+                                   finetune_task=task, finetune_every=args.finetune_every, finetune_config=finetune,
+                                   checkpoint_format=args.checkpoint_format, data_dir=args.data_dir,
+                                   overwrite=args.overwrite, progress=not args.no_progress, strategy=args.strategy,
+                                   runs_dir=args.runs_dir)
+    run_dir = trainer.run_dir_
     if not placement.chief:
         print(f"worker {placement.rank}: done; the chief writes the pretraining run {run_dir}")
         return

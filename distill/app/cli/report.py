@@ -26,6 +26,6 @@ def check(args) -> None:
 
 
 def report(args) -> None:
-    from distill.app.report import write_report
+    from distill import api
 
-    write_report(args.runs_dir, out_dir=args.out, batch_size=args.batch_size)
+    api.report(args.runs_dir, args.out, batch_size=args.batch_size)

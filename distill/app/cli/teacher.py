@@ -197,9 +197,9 @@ def teacher_run_id(args, task, config, extra=None) -> str:
 
 # ----------------------------------------------------------------- handlers
 def info(args) -> None:
-    from teachers.registry import describe_teacher
+    from distill import api
 
-    print(describe_teacher(args.name, checkpoint=args.checkpoint, random_init=args.random_init))
+    print(api.describe_teacher(args.name, checkpoint=args.checkpoint, random_init=args.random_init))
 
 
 def finetune(args) -> None:
@@ -225,37 +225,30 @@ def finetune(args) -> None:
 def tune(args) -> None:
     from pathlib import Path
 
-    from distill.data import load_task
-    from teachers.registry import load_teacher
-    from teachers.tune import Tuner
+    from distill import api
 
     try:
         batch_sizes = [int(x) for x in args.batch_sizes.split(",") if x.strip()]
         lrs = [float(x) for x in args.lrs.split(",") if x.strip()]
     except ValueError as exc:
         raise DistillError(f"--batch-sizes/--lrs: {exc}") from None
-    base = finetune_config(args)
-    task = load_task(tasks.task_name(args), data_dir=args.data_dir)
-    grid = {"batch_sizes": batch_sizes, "lrs": lrs, "seeds": args.seeds}
-    out = Path(args.out) if args.out else Path(args.runs_dir) / "tune" / teacher_run_id(args, task, base, extra=grid)
-    Tuner(base, batch_sizes, lrs, seeds=args.seeds, progress=not args.no_progress).fit(
-        lambda: load_teacher(args.teacher, checkpoint=args.checkpoint, max_seq_len=base.max_seq_len), task, out)
-    print(f"tune results: {out / 'tune_results.json'}")
+    task = api.load_task(tasks.task_name(args), data_dir=args.data_dir)
+    tuner = api.tune_teacher(task, args.teacher, Path(args.out) if args.out else None, batch_sizes=batch_sizes,
+                             lrs=lrs, seeds=args.seeds, checkpoint=args.checkpoint, config=finetune_config(args),
+                             progress=not args.no_progress, runs_dir=args.runs_dir)
+    print(f"tune results: {tuner.out_dir_ / 'tune_results.json'}")
 
 
 def evaluate(args) -> None:
     import json
 
-    from tqdm.auto import tqdm
-
-    from distill.data import load_task
+    from distill import api
     from distill.metrics import format_metrics_table
-    from teachers.finetuned import open_teacher
     from teachers.labels import parse_label_order
 
     task = getattr(args, "loaded_task", None)
-    run = open_teacher(args.run, task, parse_label_order(args.label_order), args.max_seq_len)
-    task = task or load_task(tasks.task_name(args, run.task_name), data_dir=args.data_dir)
+    run = api.open_teacher(args.run, task, parse_label_order(args.label_order), args.max_seq_len)
+    task = task or api.load_task(tasks.task_name(args, run.task_name), data_dir=args.data_dir)
     head = run.provenance_extra.get("head_labels")   # a model folder: its own head, no training here
     if head:
         print(f"note: {args.run} evaluated as it is (fine-tuned elsewhere; head outputs {', '.join(head)})",
@@ -263,14 +256,7 @@ def evaluate(args) -> None:
     elif not run.complete:
         print(f"note: {args.run} is an interrupted run; evaluating its best checkpoint so far", file=sys.stderr)
     run.info.check_labels(task.name, task.label_names, args.run)
-    results = {}
-    for split in _splits(args.split):
-        if split not in task.splits:
-            raise DistillError(f"task {task.name} has no split {split!r}; it has {', '.join(task.splits)}")
-        dataset = task.splits[split]
-        with tqdm(total=len(dataset), unit="ex", desc=f"eval {split}", disable=args.no_progress, leave=False,
-                  dynamic_ncols=True) as bar:
-            results[split] = run.evaluate(dataset, batch_size=args.batch_size, on_batch=bar.update)
+    results = api.evaluate(run, task, _splits(args.split), batch_size=args.batch_size, progress=not args.no_progress)
     print(format_metrics_table(results, task.primary_metric))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
@@ -278,7 +264,7 @@ def evaluate(args) -> None:
 
 
 def export(args) -> None:
-    from teachers.export import export_teacher
+    from distill import api
 
-    out = export_teacher(args.run, args.format, args.out, overwrite=args.overwrite)
+    out = api.export_teacher(args.run, args.out, args.format, overwrite=args.overwrite)
     print(f"exported {args.run} as a {'Hugging Face' if args.format == 'hf' else 'Google'} folder: {out}")

@@ -7,8 +7,6 @@ Reads a corpus (`distill.data.corpus`), trains a vocab on it
 
 from __future__ import annotations
 
-import dataclasses
-
 from distill.app.cli import checks
 from distill.app.cli.types import positive_int, seq_len
 
@@ -59,30 +57,16 @@ def check_train(args) -> None:
 
 
 def train(args) -> None:
-    from distill.data.corpus import read_corpus
-    from distill.vocab_training import coverage, train_vocab, write_tokenizer_folder
+    from distill import api
 
-    corpus = read_corpus(args.corpus, data_dir=args.data_dir)
-    lowercase = not args.cased
-    for source in corpus.sources:
-        print(f"  {source.spec}: {_count(source.lines, 'line')}, {_count(source.documents, 'document')}")
-    print(f"training a {args.vocab_size:,}-token {'uncased' if lowercase else 'cased'} vocab on "
-          f"{corpus.n_lines:,} lines ...", flush=True)
-    lines = list(corpus.lines())
-    tokens = train_vocab(lines, args.vocab_size, lowercase=lowercase, min_frequency=args.min_frequency)
-    cover = coverage(lines, tokens, lowercase)
-    info = {"corpus": corpus.provenance(), "vocab_size": args.vocab_size, "tokens": len(tokens),
-            "lowercase": lowercase, "min_frequency": args.min_frequency, "max_seq_len": args.max_seq_len,
-            "coverage": {**dataclasses.asdict(cover), "split_share": cover.split_share}}
-    out = write_tokenizer_folder(tokens, args.out, lowercase, args.max_seq_len, overwrite=args.overwrite, info=info)
-    fewer = "" if len(tokens) == args.vocab_size else \
+    info = api.train_tokenizer(args.corpus, args.out, args.vocab_size, lowercase=not args.cased,
+                               min_frequency=args.min_frequency, max_seq_len=args.max_seq_len,
+                               data_dir=args.data_dir, overwrite=args.overwrite, echo=lambda line: print(line, flush=True))
+    cover, tokens = info["coverage"], info["tokens"]
+    fewer = "" if tokens == args.vocab_size else \
         f" (of {args.vocab_size:,} asked: no more pairs occur {args.min_frequency}+ times in this corpus)"
-    print(f"vocab: {len(tokens):,} tokens{fewer}")
-    long_words = " (words over 100 characters, which BERT does not cut)" if cover.unk else ""
-    print(f"corpus words cut into more than one piece: {cover.split_share:.1%} of {cover.words:,}; "
-          f"[UNK] pieces: {cover.unk:,}{long_words}")
-    print(f"tokenizer: {out}")
-
-
-def _count(n: int, what: str) -> str:
-    return f"{n:,} {what}" + ("" if n == 1 else "s")
+    print(f"vocab: {tokens:,} tokens{fewer}")
+    long_words = " (words over 100 characters, which BERT does not cut)" if cover["unk"] else ""
+    print(f"corpus words cut into more than one piece: {cover['split_share']:.1%} of {cover['words']:,}; "
+          f"[UNK] pieces: {cover['unk']:,}{long_words}")
+    print(f"tokenizer: {info['out']}")
