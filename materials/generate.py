@@ -62,6 +62,7 @@ import numpy as np
 
 from distill.data.dataset import Task
 from distill.metrics import classification_metrics, softmax
+from distill.overwrite import check_replaceable
 from distill.wordpiece import pad_batch
 from materials import schema
 from materials.augment import AugmentConfig, TransferInput
@@ -130,6 +131,8 @@ def generate(teacher: MaterialsTeacher, task: Task, out_path: str | os.PathLike,
     provenance = schema.root_attrs(**root)
     final = check_output_path(out_path)
     partial = final.with_name(final.name + PARTIAL_SUFFIX)
+    if overwrite:   # only a materials file replaces a materials file: never a user's file
+        check_replaceable(final, what="a materials file", ours=schema.is_materials_file, overwrite=True)
 
     adding = final.exists() and not overwrite
     if adding:

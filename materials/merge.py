@@ -38,6 +38,7 @@ from typing import Callable, Sequence
 import h5py
 import numpy as np
 
+from distill.overwrite import check_replaceable
 from materials import schema
 from materials.generate import PROVENANCE_KEYS, check_output_path, comparable_provenance, split_metrics, summary_table
 from materials.schema import FIELDS, PARTIAL_SUFFIX, MaterialsError
@@ -67,8 +68,8 @@ def merge(shards: Sequence[str | os.PathLike], out: str | os.PathLike, *, overwr
         raise MaterialsError("merge: no shard files given")
     out = check_output_path(out)
     partial = out.with_name(out.name + PARTIAL_SUFFIX)
-    if out.exists() and not overwrite:
-        raise MaterialsError(f"{out}: exists; pass --overwrite to replace it, or choose another --out")
+    check_replaceable(out, what="a materials file", ours=schema.is_materials_file, overwrite=overwrite,
+                      inputs=shards)
     files: list[_ShardFile] = []
     try:
         for path in shards:

@@ -406,6 +406,19 @@ def validate(path, require_complete: bool = True, check_values: bool = True, loc
         validate_open(h5, path, require_complete, check_values)
 
 
+def is_materials_file(path) -> bool:
+    """`path` is an HDF5 file that distill wrote (its root says a distill.materials schema), complete or
+    not: what `--overwrite` may replace. Read without taking the file lock."""
+    path = Path(path)
+    if not path.is_file() or not h5py.is_hdf5(path):
+        return False
+    try:
+        with h5py.File(path, "r", locking=False) as h5:
+            return str(_plain(h5.attrs.get("schema", ""))).startswith("distill.materials/")
+    except OSError:
+        return False
+
+
 class FileLocked(MaterialsError):
     """Another process has the file open for writing (HDF5's file lock is taken)."""
 

@@ -35,11 +35,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from distill.errors import DistillError
+from distill.overwrite import check_replaceable, has_json_kind
 from distill.runfiles import read_run, write_json_atomic
 from distill.wordpiece import WordPieceTokenizer, vocab_text
 from students.exported import (EXPORT_FILE, EXPORT_KIND, FORMATS, LABELS_FILE, MODEL_PATHS, README_FILE,
@@ -79,7 +81,7 @@ def export_student(run_dir: str | os.PathLike, out_dir: str | os.PathLike, fmt: 
     if not info.complete:
         raise DistillError(f"{run_dir}: the student run has not finished (train it to the end first)")
     materials_path = Path(materials) if materials else _recorded_materials(run_dir, info)
-    _check_out_dir(out_dir, run_dir, overwrite)
+    _check_out_dir(out_dir, run_dir, materials_path, overwrite)
 
     student = StudentPredictor.load(run_dir, engine="keras")
     model = student.model
@@ -93,11 +95,23 @@ def export_student(run_dir: str | os.PathLike, out_dir: str | os.PathLike, fmt: 
     if test is None:
         raise DistillError(f"{materials_path}: no test rows to verify the export on")
 
-    partial = out_dir.with_name(out_dir.name + ".partial")
-    if partial.exists():
-        shutil.rmtree(partial)
-    partial.mkdir(parents=True)
     echo(f"exporting {run_dir} as {fmt}" + (f" ({quantize})" if fmt == "tflite" else "") + f" -> {out_dir}")
+    echo(f"verifying{' and calibrating' if quantize == 'int8' else ''} on the materials {materials_path}"
+         + ("" if materials else " (the file the student was trained from)"))
+    # written beside the final folder under a name of its own, moved into place only when verified
+    partial = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.partial-"))
+    try:
+        record = _write_export(partial, run_dir, info, student, model, fmt, quantize, materials_path, test,
+                               calibration, tf, keras)
+        _move_into_place(partial, out_dir)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return record
+
+
+def _write_export(partial: Path, run_dir: Path, info, student, model, fmt: str, quantize: str,
+                  materials_path: Path, test, calibration, tf, keras) -> dict:
+    """Everything of the export folder, written into `partial` and verified there."""
     serve = _serving_function(model, tf)
     if fmt == "savedmodel":
         _write_saved_model(model, serve, partial / SAVED_MODEL_DIR)
@@ -137,31 +151,50 @@ def export_student(run_dir: str | os.PathLike, out_dir: str | os.PathLike, fmt: 
     write_json_atomic(partial / EXPORT_FILE, record)
     record["size_bytes"] = _size(partial / MODEL_PATHS[fmt])
     write_json_atomic(partial / EXPORT_FILE, record)
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    os.replace(partial, out_dir)
     return record
+
+
+def _move_into_place(partial: Path, out_dir: Path) -> None:
+    """`partial` becomes `out_dir`; an export already there (ours: checked before any work) is moved
+    aside first and removed only once the new one is in place."""
+    if not out_dir.exists():
+        os.replace(partial, out_dir)
+        return
+    old = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.partial-old-"))
+    os.replace(out_dir, old / out_dir.name)
+    try:
+        os.replace(partial, out_dir)
+    except OSError:
+        os.replace(old / out_dir.name, out_dir)   # the old export back where it was
+        raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 # ------------------------------------------------------------------ checks
 def _recorded_materials(run_dir: Path, info) -> Path:
-    recorded = (info.provenance or {}).get("materials", {}).get("path")
-    if not recorded:
+    """The materials file the student was trained from: beside the run as it was then (its path
+    relative to the run), so a runs folder copied or moved as a whole uses its own copy; else the
+    absolute path run.json records."""
+    recorded = (info.provenance or {}).get("materials", {})
+    if not recorded.get("path"):
         raise DistillError(f"{run_dir}: run.json records no materials file; give --materials FILE")
-    path = Path(recorded)
-    if not path.exists():
-        raise DistillError(f"{path}: the materials file the student was trained from is gone; give --materials "
-                           "FILE (needed to verify the export, and to calibrate int8)")
-    return path
+    candidates = [Path(recorded["path"])]
+    if recorded.get("relative_path"):
+        candidates.insert(0, Path(os.path.normpath(run_dir.resolve() / recorded["relative_path"])))
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise DistillError(f"{candidates[0]}: the materials file the student was trained from is gone; give --materials "
+                       "FILE (needed to verify the export, and to calibrate int8)")
 
 
-def _check_out_dir(out_dir: Path, run_dir: Path, overwrite: bool) -> None:
-    if out_dir.resolve() == run_dir.resolve() or run_dir.resolve() in out_dir.resolve().parents:
+def _check_out_dir(out_dir: Path, run_dir: Path, materials_path: Path, overwrite: bool) -> None:
+    """Before any work: `out_dir` is outside the run, holds neither the run nor its materials, and is
+    new, empty, or (with `overwrite`) an export folder of ours (its export.json says so)."""
+    if run_dir.resolve() in out_dir.resolve().parents:
         raise DistillError(f"--out {out_dir}: choose a folder outside the run folder {run_dir}")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise DistillError(f"--out {out_dir}: exists and is not a folder")
-    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
-        raise DistillError(f"--out {out_dir}: exists and is not empty (pass --overwrite to replace it)")
+    check_replaceable(out_dir, what="an export folder", ours=has_json_kind(EXPORT_FILE, (EXPORT_KIND,)),
+                      overwrite=overwrite, inputs=(run_dir, materials_path))
     parent = out_dir.parent
     parent.mkdir(parents=True, exist_ok=True)
     if not os.access(parent, os.W_OK):

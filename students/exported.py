@@ -117,6 +117,7 @@ class ExportedStudent(LengthSortedPredictor):
             raise DistillError(f"{export_dir / LABELS_FILE}: cannot read ({exc})") from None
         if not isinstance(label_names, list) or len(label_names) < 2:
             raise DistillError(f"{export_dir / LABELS_FILE}: expected a list of at least 2 label names")
+        _check_parts_belong(export_dir, info, tokenizer, label_names)
         model_path = export_dir / MODEL_PATHS[info["format"]]
         loader = _saved_model_forward if info["format"] == "savedmodel" else _tflite_forward
         try:
@@ -126,6 +127,7 @@ class ExportedStudent(LengthSortedPredictor):
         except Exception as exc:  # TF and TFLite raise many types for a damaged model; all mean the same here
             raise DistillError(f"{model_path}: cannot load the exported model ({type(exc).__name__}: "
                                f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+        _check_outputs(model_path, forward, tokenizer, label_names, export_dir)
         return cls(export_dir, info, tokenizer, label_names, forward)
 
     # ---------------------------------------------------------------- text
@@ -142,6 +144,36 @@ class ExportedStudent(LengthSortedPredictor):
     def logits_for_ids(self, token_ids: np.ndarray, length: np.ndarray) -> np.ndarray:
         """Logits of one padded batch of ids (int [B, L], lengths int [B])."""
         return self._forward(np.asarray(token_ids, dtype=np.int32), np.asarray(length, dtype=np.int32))
+
+
+def _check_parts_belong(export_dir: Path, info: dict, tokenizer, label_names: list) -> None:
+    """The folder's parts are the ones export.json records: a labels.json or tokenizer.json from
+    elsewhere would change the predictions without a word."""
+    import hashlib
+
+    from distill.wordpiece import vocab_text
+
+    recorded = info.get("label_names")
+    if recorded is not None and list(recorded) != list(label_names):
+        raise DistillError(f"{export_dir / LABELS_FILE}: labels {label_names} differ from the {recorded} that "
+                           f"{EXPORT_FILE} records; the folder's parts do not belong together (export it again)")
+    want = (info.get("tokenizer") or {}).get("vocab_sha256")
+    if want:
+        by_id = sorted(tokenizer.get_vocab(with_added_tokens=True).items(), key=lambda item: item[1])
+        have = hashlib.sha256(vocab_text([token for token, _ in by_id]).encode("utf-8")).hexdigest()
+        if have != want:
+            raise DistillError(f"{export_dir / TOKENIZER_FILE}: its vocabulary (sha256 {have[:12]}...) is not the one "
+                               f"{EXPORT_FILE} records ({want[:12]}...); the model would read other token ids "
+                               "(export the student again, or restore its tokenizer.json)")
+
+
+def _check_outputs(model_path: Path, forward, tokenizer, label_names: list, export_dir: Path) -> None:
+    """The model gives one logit per label of labels.json (one probe row)."""
+    ids = np.asarray([tokenizer.encode("a").ids], dtype=np.int32)
+    outputs = forward(ids, np.asarray([ids.shape[1]], dtype=np.int32)).shape[-1]
+    if outputs != len(label_names):
+        raise DistillError(f"{export_dir / LABELS_FILE}: {len(label_names)} labels, but {model_path.name} gives "
+                           f"{outputs} outputs; the folder's parts do not belong together (export it again)")
 
 
 def _saved_model_forward(path: Path):

@@ -259,7 +259,8 @@ class StudentTrainer(Trainer):
             monitor_key = f"dev_{primary}" if c.monitor == "dev_primary" else c.monitor
             rows = {s: mf.rows(s) for s in mf.splits}
             train_rows = sum(rows[s] for s in splits)
-            info = resumed(_run_info(mf, c, model, rows, splits, primary, monitor_key, materials_sha256), resuming)
+            info = resumed(_run_info(mf, c, model, rows, splits, primary, monitor_key, materials_sha256, run_dir),
+                           resuming)
             _write_run_files(run_dir, mf, info, resuming is not None)
 
             batches_per_split = {s: math.ceil(rows[s] / c.batch_size) for s in splits}
@@ -364,13 +365,16 @@ def _check_splits(mf: MaterialsFile, c: StudentConfig) -> list[str]:
     return splits
 
 
-def _run_info(mf, c, model, rows, splits, primary, monitor_key, materials_sha256) -> RunInfo:
+def _run_info(mf, c, model, rows, splits, primary, monitor_key, materials_sha256, run_dir) -> RunInfo:
     return RunInfo(
         kind=KIND, name=c.arch, task=mf.task, config=c.to_dict(), label_names=list(mf.label_names),
         tokenizer=TokenizerFacts(bool(mf.lowercase), int(mf.max_seq_len), mf.tokenizer.get("vocab_sha256")),
         primary_metric=primary, is_pair=bool(mf.is_pair), params=int(model.count_params()),
         trainable_params=int(sum(np.prod(w.shape) for w in model.trainable_weights)),
-        provenance={"materials": {"path": str(mf.path.resolve()), "sha256": materials_sha256, "rows": rows,
+        # the path relative to the run too: a runs folder copied or moved as a whole finds its own file
+        provenance={"materials": {"path": str(mf.path.resolve()),
+                                  "relative_path": os.path.relpath(mf.path.resolve(), Path(run_dir).resolve()),
+                                  "sha256": materials_sha256, "rows": rows,
                                   "train_splits": list(splits), "teacher": mf.teacher, "dataset": mf.dataset_info}},
         rows={s: rows[s] for s in splits}, model_file=MODEL_FILE if c.save_model else None, monitor=monitor_key,
         versions={"tensorflow": tf.__version__, "keras": keras.__version__})

@@ -17,8 +17,10 @@ tokenizer, same max_seq_len (by `teachers.folder.default_max_seq_len`, unless
 the run used the model's every position: then say `--max-seq-len`), the same
 tensors bit for bit, hence the same logits. The export is checked before it is published: every tensor is read
 back from the written files and compared with the run's. It is written into a
-temporary folder beside OUT and renamed, so OUT is either complete or absent; a
-non-empty OUT is replaced only with `overwrite`. A teacher fine-tuned with
+temporary folder beside OUT and renamed, so OUT is either complete or absent. Its
+`distill_export.json` says that distill wrote it: a non-empty OUT is replaced only
+when it has one, and only with `overwrite` (`distill.overwrite`); a user's folder,
+or one holding the run, never is. A teacher fine-tuned with
 mean pooling is refused: both formats' heads read the [CLS] pooler.
 """
 
@@ -37,17 +39,19 @@ from teachers import hf
 from teachers.run import TeacherRun
 
 FORMATS = ("hf", "google")
+MARKER_FILE = "distill_export.json"
+MARKER_KIND = "distill.teacher-export"
 
 
 def export_teacher(run_dir, fmt: str, out, overwrite: bool = False) -> Path:
     """Write the teacher run `run_dir` to folder `out` in format `fmt` (see the module docstring)."""
+    from distill.overwrite import check_replaceable, has_json_kind
     from distill.runfiles import check_writable
 
     if fmt not in FORMATS:
         raise DistillError(f"--format {fmt!r}: known are {', '.join(FORMATS)}")
-    out = Path(out).expanduser()
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-        raise DistillError(f"{out}: exists and is not empty; choose another folder or pass --overwrite")
+    out = check_replaceable(out, what="a teacher export folder", ours=has_json_kind(MARKER_FILE, (MARKER_KIND,)),
+                            overwrite=overwrite, inputs=(run_dir,), option="OUT")
     check_writable(out.parent, what="output folder")
     run = TeacherRun.load(run_dir)
     if getattr(run.model, "pooling", "cls") != "cls":
@@ -63,6 +67,9 @@ def export_teacher(run_dir, fmt: str, out, overwrite: bool = False) -> Path:
         else:
             _write_google(folder, run, output_weights, output_bias)
         _verify(folder, run, output_weights, output_bias)
+        (folder / MARKER_FILE).write_text(json.dumps({"kind": MARKER_KIND, "format": fmt,
+                                                      "source_run": str(Path(run_dir).resolve())}, indent=2) + "\n",
+                                          encoding="utf-8")
         if out.exists():
             shutil.rmtree(out) if out.is_dir() else out.unlink()
         folder.rename(out)

@@ -39,3 +39,21 @@ def materials_pair_teacher_run(tmp_path_factory):
 
     return _finetuned_tiny_run(tmp_path_factory.mktemp("pair-teacher"),
                                marker_task(n_train=60, n_dev=20, n_test=20, pair=True))
+
+
+# ------------------------------------------------------------ nothing lost
+def _tree_bytes(path) -> dict:
+    """Every file under `path` (or `path` itself, a file) with its bytes: equal before and after means
+    nothing of it was changed, added or removed."""
+    from pathlib import Path
+
+    path = Path(path)
+    if path.is_file():
+        return {".": path.read_bytes()}
+    return {str(p.relative_to(path)): p.read_bytes() if p.is_file() else None for p in sorted(path.rglob("*"))}
+
+
+@pytest.fixture
+def snapshot():
+    """`snapshot(path)`: the files under `path` with their bytes, to assert a refused command kept them."""
+    return _tree_bytes

@@ -178,7 +178,7 @@ def test_export_errors_are_one_line_and_touch_nothing(trained, exports, tmp_path
     (taken / "mine.txt").write_text("keep")
     cases = [
         (["student", "export", str(run_dir), "--format", "savedmodel", "--quantize", "int8"], "needs --format tflite"),
-        (["student", "export", str(run_dir), "--out", str(taken)], "not empty (pass --overwrite"),
+        (["student", "export", str(run_dir), "--out", str(taken)], "not an export folder written by distill"),
         (["student", "export", str(tmp_path), "--out", str(tmp_path / "x")], "run.json"),
         (["student", "export", str(run_dir), "--out", str(run_dir / "inside")], "outside the run folder"),
     ]
@@ -187,6 +187,45 @@ def test_export_errors_are_one_line_and_touch_nothing(trained, exports, tmp_path
         err = capsys.readouterr().err
         assert err.startswith("distill: error: ") and expected in err and err.count("\n") == 1, err
     assert (taken / "mine.txt").read_text() == "keep" and [p.name for p in taken.iterdir()] == ["mine.txt"]
+
+
+def test_overwrite_replaces_only_an_export_folder_and_never_an_input(trained, exports, tmp_path, capsys,
+                                                                      snapshot):
+    """--overwrite may replace an export folder of ours; a user's folder, the folder holding the run
+    and the materials file's folder are refused in one line and stay byte-identical."""
+    materials, run_dir, root = trained
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("my notes")
+    holder = tmp_path / "holder"
+    shutil.copytree(run_dir, holder / "run")
+    shutil.copy(materials, holder / "toy.h5")
+    cases = [(mine, str(run_dir), "not an export folder written by distill"),
+             (holder, str(holder / "run"), "which this command reads"),    # the run inside --out
+             (holder / "run", str(holder / "run"), "which this command reads")]
+    for out, run, expected in cases:
+        before = snapshot(out)
+        assert main(["student", "export", run, "--out", str(out), "--overwrite",
+                     "--materials", str(materials)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("distill: error: --out ") and expected in err and err.count("\n") == 1, err
+        assert snapshot(out) == before
+    # the materials file's folder holds an input too
+    before = snapshot(holder)
+    assert main(["student", "export", str(run_dir), "--out", str(holder), "--overwrite",
+                 "--materials", str(holder / "toy.h5")]) == 2
+    assert "which this command reads" in capsys.readouterr().err and snapshot(holder) == before
+
+    # an export of ours: refused without --overwrite, replaced with it, and no temporary left beside it
+    ours = tmp_path / "ours"
+    shutil.copytree(exports["tflite", "none"][0], ours)
+    before = snapshot(ours)
+    assert main(["student", "export", str(run_dir), "--out", str(ours), "--format", "savedmodel"]) == 2
+    assert "already there; pass --overwrite" in capsys.readouterr().err and snapshot(ours) == before
+    assert main(["student", "export", str(run_dir), "--out", str(ours), "--format", "savedmodel",
+                 "--overwrite"]) == 0
+    assert json.loads((ours / "export.json").read_text())["format"] == "savedmodel"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["holder", "mine", "ours"]
 
 
 def test_a_run_that_is_not_a_student_is_refused(trained, tmp_path):
@@ -217,6 +256,52 @@ def test_a_damaged_export_folder_names_what_is_missing(exports, tmp_path, capsys
         assert main(["predict", str(folder), "text"]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and missing in err and "Traceback" not in err
+
+
+def test_parts_that_do_not_belong_together_are_named(exports, tmp_path, capsys, snapshot):
+    """A labels.json or tokenizer.json from elsewhere is refused when the folder loads, in one line."""
+    from distill.wordpiece import WordPieceTokenizer
+
+    source = exports["tflite", "none"][0]
+    three = tmp_path / "three-labels"
+    shutil.copytree(source, three)
+    (three / "labels.json").write_text('["a", "b", "c"]')
+    other = tmp_path / "other-vocab"
+    shutil.copytree(source, other)
+    vocab = (source / "vocab.txt").read_text(encoding="utf-8").split("\n")
+    vocab = [t for t in vocab if t]
+    swapped = vocab[:5] + vocab[5:][::-1]   # the same tokens, other ids: a valid tokenizer of another vocab
+    (other / "tokenizer.json").write_text(WordPieceTokenizer(swapped).to_json(padding=True), encoding="utf-8")
+    for folder, expected in ((three, "labels.json: labels ['a', 'b', 'c'] differ from"),
+                             (other, "tokenizer.json: its vocabulary")):
+        before = snapshot(folder)
+        assert main(["predict", str(folder), "some text"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("distill: error: ") and expected in err and err.count("\n") == 1, err
+        assert snapshot(folder) == before
+    # export.json edited to match the wrong labels: the model's outputs still tell
+    info = json.loads((three / "export.json").read_text())
+    info["label_names"] = ["a", "b", "c"]
+    (three / "export.json").write_text(json.dumps(info))
+    with pytest.raises(DistillError, match="3 labels, but model.tflite gives 2 outputs"):
+        ExportedStudent.load(three)
+
+
+def test_a_copied_runs_folder_exports_with_its_own_materials(trained, tmp_path, capsys):
+    """run.json records the materials path relative to the run: a copy of the whole tree verifies (and
+    calibrates) on the copy's file, not the original's, and says which file it used."""
+    materials, run_dir, _ = trained
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy / run_dir.name)
+    shutil.copy(materials, copy / materials.name)
+    assert main(["student", "export", str(copy / run_dir.name), "--out", str(tmp_path / "out"), "--format",
+                 "tflite", "--quantize", "int8"]) == 0
+    assert f"calibrating on the materials {copy / materials.name}" in capsys.readouterr().out
+    record = json.loads((tmp_path / "out" / "export.json").read_text())
+    assert record["materials"]["path"] == str((copy / materials.name).resolve())
+    (copy / materials.name).unlink()   # not beside the run any more: the recorded absolute path, which exists
+    export_student(copy / run_dir.name, tmp_path / "out2", echo=lambda *_: None)
+    assert json.loads((tmp_path / "out2" / "export.json").read_text())["materials"]["path"] == str(materials.resolve())
 
 
 def test_a_delta_student_exports_with_its_corrections(trained, tmp_path):

@@ -6,6 +6,7 @@ import pytest
 
 from distill.data.dataset import Task
 from distill.data.synthetic import marker_task
+from distill.errors import DistillError
 from materials.generate import generate
 from materials.reader import MaterialsFile
 from materials.schema import MaterialsError, validate
@@ -273,6 +274,22 @@ def test_a_corrupted_file_is_not_reused(reference, teacher, task, tmp_path):
         generate(teacher, task, out, **SMALL)
     generate(teacher, task, out, overwrite=True, **SMALL)
     validate(out)
+
+
+def test_overwrite_never_replaces_a_file_that_is_not_materials(teacher, task, tmp_path):
+    for content in (b"my notes", _plain_hdf5(tmp_path / "other.h5")):
+        out = tmp_path / "mine.h5"
+        out.write_bytes(content)
+        with pytest.raises(DistillError, match="not a materials file written by distill; it is never replaced"):
+            generate(teacher, task, out, overwrite=True, **SMALL)
+        assert out.read_bytes() == content and not (tmp_path / "mine.h5.partial").exists()
+
+
+def _plain_hdf5(path):
+    """The bytes of an HDF5 file that is not ours (no distill.materials schema)."""
+    with h5py.File(path, "w") as h5:
+        h5["data"] = np.arange(3)
+    return path.read_bytes()
 
 
 def test_bad_requests(teacher, task, tmp_path):

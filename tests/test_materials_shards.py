@@ -22,6 +22,7 @@ import pytest
 from distill.app.cli import main
 from distill.data import load_task
 from distill.data.synthetic import MARKER, WORDS, marker_task
+from distill.errors import DistillError
 from materials import schema
 from materials.augment import AugmentConfig
 from materials.generate import generate
@@ -252,13 +253,18 @@ def test_merging_shards_that_do_not_belong_together_fails_with_one_line_naming_t
                                  f"was not given (all 3 shards are needed)\n")
 
 
-def test_merge_refuses_to_replace_a_file_unless_told(shards, reference, tmp_path):
+def test_merge_replaces_only_materials_of_ours_and_never_a_shard(shards, reference, tmp_path, snapshot):
     out = tmp_path / "m.h5"
     out.write_bytes(b"old")
-    with pytest.raises(MaterialsError, match=r"m\.h5: exists; pass --overwrite to replace it, or choose another "
-                                             r"--out$"):
-        merge(shards, out, progress=False, echo=None)
-    assert out.read_bytes() == b"old"
+    for overwrite in (False, True):   # a user's file: never, --overwrite or not
+        with pytest.raises(DistillError, match=r"m\.h5: a file that is not a materials file written by distill; "
+                                               r"it is never replaced"):
+            merge(shards, out, overwrite=overwrite, progress=False, echo=None)
+        assert out.read_bytes() == b"old"
+    before = snapshot(shards[0])   # one of the inputs as the output: it would be destroyed
+    with pytest.raises(DistillError, match=r"which this command reads"):
+        merge(shards, shards[0], overwrite=True, progress=False, echo=None)
+    assert snapshot(shards[0]) == before
     out.unlink()
     Path(f"{out}.partial").write_bytes(b"a merge killed before")
     with pytest.raises(MaterialsError, match=r"m\.h5\.partial: is there \(an interrupted generate or merge of this "
@@ -267,6 +273,10 @@ def test_merge_refuses_to_replace_a_file_unless_told(shards, reference, tmp_path
     merge(shards, out, overwrite=True, progress=False, echo=None)
     assert_identical(reference, out)
     assert not Path(f"{out}.partial").exists()
+    with pytest.raises(DistillError, match=r"a materials file is already there; pass --overwrite"):
+        merge(shards, out, progress=False, echo=None)
+    merge(shards, out, overwrite=True, progress=False, echo=None)   # ours: replaced when told
+    assert_identical(reference, out)
 
 
 def test_a_shard_is_not_materials_a_student_can_read(shards):

@@ -22,7 +22,8 @@ def run(tmp_path_factory):
 
 def test_hf_export_is_a_sequence_classification_folder_transformers_reads(run, tmp_path):
     out = export_teacher(run.run_dir, "hf", tmp_path / "hf")
-    assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.safetensors", "special_tokens_map.json",
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "distill_export.json", "model.safetensors",
+                                                     "special_tokens_map.json",
                                                      "tokenizer.json", "tokenizer_config.json", "vocab.txt"]
     config = json.loads((out / "config.json").read_text())
     assert config["architectures"] == ["BertForSequenceClassification"] and config["model_type"] == "bert"
@@ -48,23 +49,33 @@ def test_google_export_is_a_run_classifier_checkpoint(run, tmp_path):
     assert loaded.head_labels == ["negative", "positive"] and loaded.tokenizer.max_seq_len == 32
 
 
-def test_an_export_never_replaces_a_folder_unless_told(run, tmp_path):
+def test_an_export_replaces_only_an_export_of_ours_and_only_when_told(run, tmp_path, snapshot):
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "x").write_text("keep")
-    with pytest.raises(DistillError, match="exists and is not empty; choose another folder or pass --overwrite"):
-        export_teacher(run.run_dir, "hf", tmp_path / "taken")
-    assert (tmp_path / "taken" / "x").read_text() == "keep"
-    export_teacher(run.run_dir, "hf", tmp_path / "taken", overwrite=True)
-    assert not (tmp_path / "taken" / "x").exists() and (tmp_path / "taken" / "config.json").exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]    # no temporary folder left
+    for overwrite in (False, True):   # a user's folder: never, --overwrite or not
+        with pytest.raises(DistillError, match="not a teacher export folder written by distill; it is never replaced"):
+            export_teacher(run.run_dir, "hf", tmp_path / "taken", overwrite=overwrite)
+        assert snapshot(tmp_path / "taken") == {"x": b"keep"}
+    holder = run.run_dir.parent   # the folder holding the run: never, it would delete the run
+    before = snapshot(holder)
+    with pytest.raises(DistillError, match="which this command reads"):
+        export_teacher(run.run_dir, "hf", holder, overwrite=True)
+    assert snapshot(holder) == before
+    ours = export_teacher(run.run_dir, "google", tmp_path / "ours")
+    with pytest.raises(DistillError, match="already there; pass --overwrite"):
+        export_teacher(run.run_dir, "hf", ours)
+    export_teacher(run.run_dir, "hf", ours, overwrite=True)
+    assert (ours / "config.json").exists() and not (ours / "bert_config.json").exists()
+    assert json.loads((ours / "distill_export.json").read_text())["format"] == "hf"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ours", "taken"]    # no temporary folder left
 
 
 def test_the_cli_exports_and_refuses_before_loading(run, tmp_path, capsys):
     assert cli.main(["teacher", "export", str(run.run_dir), "--format", "google", str(tmp_path / "g")]) == 0
     assert capsys.readouterr().out == f"exported {run.run_dir} as a Google folder: {tmp_path / 'g'}\n"
     assert cli.main(["teacher", "export", str(run.run_dir), "--format", "hf", str(tmp_path / "g")]) == 2
-    assert capsys.readouterr().err == f"distill: error: {tmp_path / 'g'}: exists and is not empty; choose another " \
-                                      "folder or pass --overwrite\n"
+    assert capsys.readouterr().err == f"distill: error: OUT {tmp_path / 'g'}: a teacher export folder is already " \
+                                      "there; pass --overwrite to replace it, or choose another path\n"
     assert cli.main(["teacher", "export", str(tmp_path / "nope"), "--format", "hf", str(tmp_path / "h")]) == 2
     assert "no run.json; not a run folder" in capsys.readouterr().err
 

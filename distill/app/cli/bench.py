@@ -131,3 +131,10 @@ def check_bench(args) -> None:
     for preset in args.preset:
         checks.teacher(preset, random_init=True)
     checks.writable(Path(args.out).expanduser().parent if args.out else Path("runs") / "bench", "--out")
+    if args.out:   # a bench replaces its own files, never a user's file of the same name
+        from distill.overwrite import check_regenerable, json_schema, starts_with
+
+        out = Path(args.out).expanduser()
+        check_regenerable(out, what="a bench.json", ours=json_schema("distill.app.bench/"), option="--out")
+        check_regenerable(out.with_suffix(".md"), what="a bench table", ours=starts_with("| model | weights |"),
+                          option="--out")

@@ -20,6 +20,8 @@ from distill.errors import DistillError
 FINETUNE_OPTIONS = ("epochs", "max_seq_len", "warmup", "weight_decay", "clip_norm", "dropout", "pooling",
                     "patience", "monitor", "seed")
 """Options of `finetune` and `tune` that are FinetuneConfig fields of the same name."""
+EVAL_SCHEMA = "distill.teacher-eval/1"
+"""What `teacher eval --json` writes, and how it knows its own file again."""
 
 
 def register(subparsers) -> None:
@@ -161,7 +163,11 @@ def check_eval(args) -> None:
     task_name = tasks.task_name(args, info.task if info else None)
     checks.task(task_name, args.data_dir)
     if args.json:
+        from distill.overwrite import check_regenerable, json_schema
+
         checks.writable(Path(args.json).expanduser().parent, "--json")
+        check_regenerable(args.json, what="a teacher eval file", ours=json_schema(EVAL_SCHEMA.split("/")[0] + "/"),
+                          option="--json")
     task = args.loaded_task = load_task(task_name, data_dir=args.data_dir)
     if info is not None:
         info.check_labels(task.name, task.label_names, args.run)
@@ -177,12 +183,12 @@ def _splits(text: str) -> list[str]:
 
 
 def check_export(args) -> None:
-    from pathlib import Path
+    from distill.overwrite import check_replaceable, has_json_kind
+    from teachers.export import MARKER_FILE, MARKER_KIND
 
     checks.run_folder(args.run, "teacher")
-    out = Path(args.out).expanduser()
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.overwrite:
-        raise DistillError(f"{out}: exists and is not empty; choose another folder or pass --overwrite")
+    out = check_replaceable(args.out, what="a teacher export folder", ours=has_json_kind(MARKER_FILE, (MARKER_KIND,)),
+                            overwrite=args.overwrite, inputs=(args.run,), option="OUT")
     checks.writable(out.parent, "output folder")
 
 
@@ -260,7 +266,8 @@ def evaluate(args) -> None:
     print(format_metrics_table(results, task.primary_metric))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump({"run": str(args.run), "task": task.name, "results": results}, handle, indent=2)
+            json.dump({"schema": EVAL_SCHEMA, "run": str(args.run), "task": task.name, "results": results}, handle,
+                      indent=2)
 
 
 def export(args) -> None:

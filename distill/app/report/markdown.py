@@ -30,6 +30,7 @@ from distill.app.report.plots import plot_accuracy_vs_speed, plot_pretraining
 from distill.app.report.tables import (EVAL_MODE, PREFERRED_MODE, build_tables, group_runs, pretraining_summary,
                                        setting, speed_words)
 from distill.errors import DistillError
+from distill.overwrite import check_regenerable, json_schema, starts_with
 from distill.runfiles import TENSORBOARD_DIR, check_writable
 
 SCHEMA = "distill.app.report/1"
@@ -222,6 +223,10 @@ def write_report(runs_dir: str | os.PathLike, out_dir: str | os.PathLike | None 
         raise DistillError(f"{runs_dir}: no such runs folder")
     for folder in dict.fromkeys((out, md_path.parent)):   # before collecting and plotting, not after
         check_writable(folder, what="report folder", create=False)
+    # a report replaces its own pages, never a user's file of the same name
+    check_regenerable(md_path, what="a distill report page", ours=starts_with("# distill report:"), option="report")
+    check_regenerable(out / "report.json", what="a distill report.json", ours=json_schema(SCHEMA.split("/")[0] + "/"),
+                      option="report")
     found = collect(runs_dir, exclude=out, include=include)
     if not found.runs and not found.bench and not found.pretrains:
         skipped = f" ({len(found.skipped)} runs skipped: not complete or no eval_results.json)" if found.skipped else ""
