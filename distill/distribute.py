@@ -91,12 +91,33 @@ def tf_config() -> dict | None:
     if other:
         raise DistillError(f"TF_CONFIG: cluster has {', '.join(other)}; multi-worker training uses only "
                            "chief and worker tasks")
+    for job, hosts in cluster.items():
+        _check_hosts(job, hosts)
     kind, index = task.get("type"), task.get("index", 0)
     hosts = cluster.get(kind)
     if not isinstance(hosts, list) or not isinstance(index, int) or not 0 <= index < len(hosts):
         raise DistillError(f"TF_CONFIG: task {kind!r} {index!r} is not in the cluster "
                            f"({', '.join(f'{k}: {len(v)}' for k, v in cluster.items())})")
     return config
+
+
+def _check_hosts(job: str, hosts) -> None:
+    """A job's hosts: a list of "host:port" strings, the port a number TensorFlow can listen on. TensorFlow
+    itself finds a missing port only when it starts its servers, with a traceback."""
+    if not isinstance(hosts, list) or not hosts:
+        raise DistillError(f"TF_CONFIG: cluster job {job!r} must be a list of \"host:port\" addresses, got "
+                           f"{json.dumps(hosts)[:60]}")
+    for host in hosts:
+        if not isinstance(host, str):
+            raise DistillError(f"TF_CONFIG: cluster job {job!r} has host {json.dumps(host)[:60]}, not a "
+                               "\"host:port\" string")
+        name, colon, port = host.rpartition(":")
+        if not colon or not name:
+            raise DistillError(f"TF_CONFIG: cluster job {job!r} host {host!r} has no port; write it "
+                               f"\"{host.strip(':') or 'host'}:2222\" (host:port, a port free on that host)")
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise DistillError(f"TF_CONFIG: cluster job {job!r} host {host!r}: port {port!r} is not a number "
+                               "from 1 to 65535")
 
 
 def workers(config: dict | None) -> int:

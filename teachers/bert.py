@@ -96,6 +96,9 @@ class BertConfig:
 
     @classmethod
     def _from_json(cls, d: dict, name: str, filename: str, eps_key: str | None) -> "BertConfig":
+        from teachers.checkpoints import check_config_sizes
+
+        check_config_sizes(d, filename)   # the file's own field names, not this class's, in any message
         # Refuse what this encoder does not implement rather than load it silently wrong.
         act = d.get("hidden_act", "gelu")
         if act not in ("gelu", "gelu_python"):

@@ -277,6 +277,8 @@ def read_hf_safetensors(path: str | os.PathLike | Sequence[str | os.PathLike], s
                 continue
             if mapped is None:
                 continue
+            if value.dtype.kind != "f" and value.dtype.name != "bfloat16":   # ml_dtypes' bfloat16 is kind "V"
+                raise non_float_weight(file, name, str(value.dtype))
             google, transpose = mapped
             if google in tensors.arrays:
                 raise DistillError(f"{file}: tensor {name!r} duplicates {tensors.origin[google]!r} "
@@ -285,6 +287,13 @@ def read_hf_safetensors(path: str | os.PathLike | Sequence[str | os.PathLike], s
             tensors.origin[google] = where
     tensors.hf_prefix = "bert." if prefixed else ""
     return tensors
+
+
+def non_float_weight(file, name: str, dtype: str) -> DistillError:
+    """The error for a weight tensor of integers or booleans: loading would cast it to float without a
+    word, and no model's weights are integers (buffers such as `position_ids` are, and are not weights)."""
+    return DistillError(f"{file}: tensor {name} holds {dtype} values; BERT weights are floating point "
+                        "(F32, F16 or BF16), so this file is not a model's weights")
 
 
 _SAFETENSORS_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.int64, "I32": np.int32,
@@ -377,8 +386,29 @@ def google_checkpoint_prefix(path: str | os.PathLike) -> str:
     raise DistillError(f"{path}: no such checkpoint directory or prefix")
 
 
+CONFIG_SIZES = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")
+"""The sizes every BERT config file (config.json, bert_config.json) must give, positive integers."""
+CONFIG_OPTIONAL_SIZES = ("max_position_embeddings", "type_vocab_size")
+
+
+def check_config_sizes(config: dict, where) -> None:
+    """The sizes of a config file (`where`, named in the message) by their JSON names: each a positive
+    integer, and `num_attention_heads` dividing `hidden_size`. Made on the JSON, before TensorFlow, so a
+    wrong file is blamed by its own field names rather than by the encoder built from it."""
+    for key in (*CONFIG_SIZES, *CONFIG_OPTIONAL_SIZES):
+        value = config.get(key)
+        if value is None and key in CONFIG_SIZES:
+            raise DistillError(f"{where}: missing key {key!r}")
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise DistillError(f"{where}: field {key!r} must be a positive integer, got {json.dumps(value)[:40]}")
+    hidden, heads = config["hidden_size"], config["num_attention_heads"]
+    if hidden % heads:
+        raise DistillError(f"{where}: field 'num_attention_heads' ({heads}) does not divide field 'hidden_size' "
+                           f"({hidden}); every attention head takes hidden_size / num_attention_heads dimensions")
+
+
 def read_google_config(directory: str | os.PathLike, name: str = "google-bert") -> BertConfig:
-    """The `BertConfig` of a Google checkpoint directory, from its `bert_config.json`."""
+    """The `BertConfig` of a Google checkpoint directory, from its `bert_config.json` (errors name its path)."""
     from teachers.bert import BertConfig
 
     path = Path(directory) / GOOGLE_CONFIG
@@ -388,7 +418,13 @@ def read_google_config(directory: str | os.PathLike, name: str = "google-bert") 
         raise DistillError(f"{path}: missing; a Google BERT checkpoint directory has bert_config.json") from None
     except (OSError, json.JSONDecodeError) as exc:
         raise DistillError(f"{path}: not valid JSON ({exc})") from None
-    return BertConfig.from_google_json(data, name=name)
+    if not isinstance(data, dict):
+        raise DistillError(f"{path}: not a JSON object")
+    try:
+        return BertConfig.from_google_json(data, name=name)
+    except DistillError as exc:
+        text = str(exc)
+        raise DistillError(f"{path.parent}/{text}" if text.startswith(GOOGLE_CONFIG) else text) from None
 
 
 def read_google_checkpoint(path: str | os.PathLike) -> _Tensors:

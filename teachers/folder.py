@@ -44,7 +44,7 @@ from pathlib import Path
 from distill.errors import DistillError
 from distill.runfiles import LABELS_FILE, RUN_FILE
 from teachers import hf
-from teachers.checkpoints import GOOGLE_CONFIG
+from teachers.checkpoints import GOOGLE_CONFIG, check_config_sizes
 from teachers.hf import read_json
 from teachers.registry import RANDOM_WEIGHTS, LoadedTeacher, checkpoint_sha256, is_uncased, make_tokenizer
 
@@ -79,11 +79,37 @@ def model_folder_kind(path, option: str = "--teacher") -> str:
         raise DistillError(f"{path}: not a folder; {option} wants {WHAT}")
     kind = kind_of(path)
     if kind == RUN:
-        raise DistillError(f"{path}: a teacher run folder, not a model folder; {option} wants {WHAT} here "
-                           "(a run goes to `materials generate --teacher`; `teacher export` writes it as a folder)")
+        raise not_a_model_folder(path, option)
     if kind is None:
         raise DistillError(f"{path}: neither {' nor '.join(KINDS)}")
     return kind
+
+
+def not_a_model_folder(path: Path, option: str) -> DistillError:
+    """The error for a run folder given where a model folder is wanted, with the advice its kind needs: a
+    pretraining run's teachers are its checkpoints (`RUN/epoch-K`), a teacher run goes to `materials
+    generate` or is exported, a student run is no teacher at all."""
+    from distill.runfiles import read_json_or_none
+
+    record = read_json_or_none(path / RUN_FILE)
+    kind = record.get("kind") if isinstance(record, dict) else None
+    if kind == "pretrain":
+        newest = newest_checkpoint(path)
+        use = f"use {newest}, the newest" if newest else "it has written none yet"
+        return DistillError(f"{path}: a pretraining run folder, not a model folder; each of its checkpoints "
+                            f"{path / 'epoch-K'} is a teacher: {use}")
+    if kind == "student":
+        return DistillError(f"{path}: a student run folder, not a teacher; {option} wants {WHAT}")
+    return DistillError(f"{path}: a teacher run folder, not a model folder; {option} wants {WHAT} here "
+                        "(a run goes to `materials generate --teacher`; `teacher export` writes it as a folder)")
+
+
+def newest_checkpoint(run_dir: Path) -> Path | None:
+    """The `epoch-K` folder of a pretraining run with the largest K, or None before its first checkpoint
+    (half-written ones are hidden `.epoch-K...` folders, which do not count)."""
+    epochs = [(int(p.name[len("epoch-"):]), p) for p in Path(run_dir).glob("epoch-*")
+              if p.is_dir() and p.name[len("epoch-"):].isdigit()]
+    return max(epochs)[1] if epochs else None
 
 
 def source_kind(path) -> str:
@@ -132,6 +158,7 @@ def read_google_folder(path) -> GoogleFolder:
     config = read_json(path / GOOGLE_CONFIG, "a Google BERT checkpoint directory has bert_config.json")
     if not isinstance(config, dict):
         raise DistillError(f"{path / GOOGLE_CONFIG}: not a JSON object")
+    check_config_sizes(config, path / GOOGLE_CONFIG)
     vocab = path / "vocab.txt"
     if not vocab.is_file():
         raise DistillError(f"{vocab}: missing; a Google BERT checkpoint directory has vocab.txt (beside a "

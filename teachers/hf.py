@@ -9,12 +9,15 @@ shards `model-0000i-of-0000n.safetensors` listed by
 `tokenizer.json`; `tokenizer_config.json` for `do_lower_case` and
 `model_max_length`. A folder with only `pytorch_model.bin` (a pickle that needs
 PyTorch), another `model_type` (DistilBERT, RoBERTa... other architectures), a
-vocab with another count of tokens than the embedding table has rows, or
-classifier labels (`id2label`) that disagree with the classifier's rows is one
-line naming the file and the field or tensor. These checks read JSON and
-safetensors headers only (`read_hf_folder`: no TensorFlow, no tensors), so the
-CLI makes them before its long work; the tensors themselves are read, renamed
-and checked strictly by `teachers.checkpoints`.
+vocab with another count of tokens than the embedding table has rows,
+classifier labels (`id2label`) that disagree with the classifier's rows, sizes
+that are not positive integers or `num_attention_heads` that does not divide
+`hidden_size`, or a weight tensor that is not floating point (integers would be
+cast to float without a word) is one line naming the file and the field or
+tensor. These checks read JSON and safetensors headers only (`read_hf_folder`:
+no TensorFlow, no tensors), so the CLI makes them before its long work; the
+tensors themselves are read, renamed and checked strictly by
+`teachers.checkpoints`.
 
 `write_hf_folder` writes a fine-tuned teacher back as a
 `BertForSequenceClassification` folder that `transformers` loads (safetensors
@@ -208,6 +211,9 @@ def read_hf_folder(path) -> HfFolder:
     if not isinstance(architectures, list) or any(a not in ARCHITECTURES for a in architectures):
         raise DistillError(f"{path / CONFIG}: field 'architectures' is {_short(architectures)}; supported: "
                            f"{', '.join(ARCHITECTURES)}")
+    from teachers.checkpoints import check_config_sizes
+
+    check_config_sizes(config, path / CONFIG)
     weights, index = _weight_files(path)
     folder = HfFolder(path, config, weights, index)
     _read_headers(folder)
@@ -256,17 +262,22 @@ def _weight_files(path: Path) -> tuple[list[Path], Path | None]:
 
 
 def _read_headers(folder: HfFolder) -> None:
-    """Tensor names and shapes of every weight file, from the headers; the index must agree with the shards."""
+    """Tensor names, shapes and dtypes of every weight file, from the headers; the index must agree with
+    the shards."""
     from safetensors import SafetensorError, safe_open
 
+    dtypes = {}
     for file in folder.weights:
         try:
             with safe_open(str(file), framework="numpy") as handle:
                 for name in handle.keys():
                     folder.shapes[name] = tuple(handle.get_slice(name).get_shape())
                     folder.files[name] = file
+                    dtypes[name] = handle.get_slice(name).get_dtype()
         except (OSError, SafetensorError, ValueError) as exc:
             raise DistillError(f"{file}: not a readable safetensors file ({exc})") from None
+    for name, dtype in dtypes.items():
+        _check_floating(name, dtype, folder.files[name])
     if folder.index is not None:
         listed = read_json(folder.index)["weight_map"]
         for name, shard in sorted(listed.items()):
@@ -276,6 +287,20 @@ def _read_headers(folder: HfFolder) -> None:
         extra = sorted(set(folder.files) - set(listed))
         if extra:
             raise DistillError(f"{folder.files[extra[0]]}: tensor {extra[0]} is not listed in {folder.index.name}")
+
+
+def _check_floating(name: str, dtype: str, file: Path) -> None:
+    """A weight (or head) tensor holds floating-point numbers: loading would cast integers or booleans to
+    float without a word, and such a tensor is no model's weights (buffers such as `position_ids` are
+    integers by right and are left alone)."""
+    from teachers.checkpoints import hf_to_google_name, non_float_weight
+
+    try:
+        weight = hf_to_google_name(name) is not None
+    except KeyError:   # not part of BERT: reported as unexpected when loaded
+        return
+    if weight and not (dtype.startswith("F") or dtype == "BF16"):
+        raise non_float_weight(file, name, dtype)
 
 
 def _check_vocab_fits(folder: HfFolder) -> None:

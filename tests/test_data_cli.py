@@ -182,3 +182,38 @@ def test_a_single_file_without_split_is_split_80_10_10(tmp_path, capsys):
     code, out, _ = run(capsys, "show", f"jsonl:{tmp_path / 'd.jsonl'}", "-n", "0")
     assert code == 0 and out.splitlines() == [f"task jsonl:{tmp_path / 'd.jsonl'}?split=80/10/10&seed=0 (single "
                                               "sentences)", "train (24 rows):", "dev (3 rows):", "test (3 rows):"]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv", "parquet", "jsonl"])
+def test_a_column_named_twice_is_refused_naming_both_positions(tmp_path, capsys, snapshot, fmt):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "data"
+    if fmt == "csv":    # which blurb is the text would be a guess
+        write(folder, {"train.csv": "id,blurb,genre,blurb\n1,a,x,b\n2,c,y,d\n", "dev.csv": "id,blurb,genre\n3,e,x\n"})
+        options, where = ["--text-column", "blurb", "--label-column", "genre"], "train.csv, line 1: column 'blurb'"
+        expected = f"{where} appears twice in the header, as columns 2 and 4; rename or drop one"
+    elif fmt == "tsv":
+        write(folder, {"train.txt": "sentence\tLabel\tsentence\na\t1\tb\nc\t0\td\n",
+                       "dev.txt": "sentence\tLabel\ne\t1\n"})
+        options = []
+        expected = ("train.txt, line 1: column 'sentence' appears twice in the header, as columns 1 and 3; rename "
+                    "or drop one")
+    elif fmt == "parquet":
+        folder.mkdir()
+        table = pa.Table.from_arrays([pa.array(["a", "c"]), pa.array(["x", "y"]), pa.array(["b", "d"])],
+                                     names=["text", "label", "text"])
+        pq.write_table(table, folder / "train.parquet")
+        pq.write_table(pa.table({"text": ["e"], "label": ["x"]}), folder / "dev.parquet")
+        options = []
+        expected = "train.parquet: column 'text' appears twice in its schema, as columns 1 and 3; rename or drop one"
+    else:               # json.loads would keep the last without a word
+        write(folder, {"train.jsonl": '{"text": "a", "label": "x"}\n{"text": "c", "label": "y", "text": "d"}\n',
+                       "dev.jsonl": '{"text": "e", "label": "x"}\n'})
+        options = []
+        expected = "train.jsonl, line 2: key 'text' appears twice in the object, as keys 1 and 3; rename or drop one"
+    before = snapshot(folder)
+    code, out, err = run(capsys, "prepare", f"{fmt}:{folder}", *options)
+    assert code == 2 and out == "" and err == f"distill: error: {folder / expected}\n"
+    assert snapshot(folder) == before

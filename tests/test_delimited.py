@@ -105,3 +105,12 @@ def test_require_two_labels():
         require_two_labels([1, 1, -1], "f", ["no", "yes"])
     with pytest.raises(DistillError, match=r"^f: the train split has no labels"):
         require_two_labels([-1, -1], "f")
+
+
+def test_a_header_naming_a_column_twice_is_refused_with_both_positions():
+    with pytest.raises(DistillError, match=r"^f, line 2: column 'blurb' appears twice in the header, as columns 2 "
+                                           r"and 4; rename or drop one$"):
+        read_table(b"\nid,blurb,genre, blurb\n1,a,b,c\n", "f", delimiter=",", quoted=True)   # line as an editor's
+    table = read_table(b"text,,label,\na,,x,\n", "f", delimiter=",", quoted=True)   # unnamed columns: no name picks one
+    assert table.header == ["text", "", "label", ""]
+    assert read_table(b"a\ta\n1\t2\n", "f", header=False).rows[0].fields == ["a", "a"]   # no header, nothing to name

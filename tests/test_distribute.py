@@ -382,3 +382,30 @@ def test_on_one_device_the_loss_is_the_plain_mean_and_the_trainer_records_where_
     with pytest.raises(DistillError, match="--strategy must be one of"):
         from distill.training import Trainer
         Trainer(strategy="gpus")
+
+
+@pytest.mark.parametrize("cluster, line", [
+    ({"worker": ["host1", "host2"]},
+     "TF_CONFIG: cluster job 'worker' host 'host1' has no port; write it \"host1:2222\" (host:port, a port free on "
+     "that host)"),
+    ({"chief": ["host0"], "worker": ["host1:2222"]}, "TF_CONFIG: cluster job 'chief' host 'host0' has no port"),
+    ({"worker": ["host1:2222", "host2:http"]},
+     "TF_CONFIG: cluster job 'worker' host 'host2:http': port 'http' is not a number from 1 to 65535"),
+    ({"worker": "host1:2222"}, "TF_CONFIG: cluster job 'worker' must be a list of \"host:port\" addresses, got "
+                               "\"host1:2222\""),
+])
+def test_tf_config_hosts_without_a_port_are_one_line_before_tensorflow(tmp_path, capsys, monkeypatch, snapshot,
+                                                                        cluster, line):
+    from distill.app import cli
+
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 0}}))
+    monkeypatch.setattr(cli, "_import_tensorflow_quietly", lambda: pytest.fail("TensorFlow imported first"))
+    before = snapshot(tmp_path)
+    assert cli.main(["teacher", "finetune", "--teacher", "tiny", "--task", "synthetic", "--strategy", "multi-worker",
+                     "--runs-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"distill: error: {line}") and err.count("\n") == 1, err
+    assert snapshot(tmp_path) == before
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["host1:2222", "[::1]:2222"]},
+                                                "task": {"type": "worker", "index": 1}}))
+    distribute.check("multi-worker")   # host:port, IPv6 in brackets included, passes

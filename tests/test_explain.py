@@ -4,6 +4,7 @@ import pytest
 
 from distill.app.cli import main
 from distill.app.explain import compare, examples_png, extreme_examples, load_explainer
+from distill.errors import DistillError
 
 TEXTS = ["the film wonderful story long", "the old house the river road"]
 
@@ -100,3 +101,52 @@ def test_a_sample_comparison_is_written_and_reported(materials_teacher_run, stud
     md = report.markdown.read_text()
     assert "## Which tokens teacher and student listen to" in md
     assert "explain/explain_examples.png" in md and f"{record['mean_top_k_overlap']:.2f}" in md
+
+
+def test_html_into_an_existing_folder_is_refused_before_any_work(tmp_path, capsys, monkeypatch, snapshot):
+    from distill.app import cli
+
+    folder = tmp_path / "page"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("the user's own")
+    before = snapshot(tmp_path)
+    monkeypatch.setattr(cli, "_import_tensorflow_quietly", lambda: pytest.fail("TensorFlow imported first"))
+    assert main(["explain", str(tmp_path / "some-run"), "a text", "--html", str(folder)]) == 2
+    assert capsys.readouterr().err == (f"distill: error: --html {folder}: an existing folder; --html wants the "
+                                       f"HTML file to write, e.g. {folder / 'explain.html'}\n")
+    assert snapshot(tmp_path) == before   # no page.tmp beside it, nothing in it
+
+
+def test_html_never_replaces_a_page_that_is_not_ours(tmp_path, capsys, snapshot):
+    from distill.app import explain as explaining
+
+    mine = tmp_path / "index.html"
+    mine.write_text("<html>my own site</html>")
+    before = snapshot(tmp_path)
+    assert main(["explain", str(tmp_path / "some-run"), "a text", "--html", str(mine)]) == 2
+    err = capsys.readouterr().err
+    assert "index.html: a file that is not an explain page written by distill" in err and err.count("\n") == 1
+    assert snapshot(tmp_path) == before
+    ours = explaining.write_html(tmp_path / "ours.html", [])
+    explaining.write_html(ours, [])   # a page of ours is written over
+    assert explaining.GENERATOR in ours.read_text()
+
+
+def test_a_failed_html_write_leaves_nothing_behind(tmp_path, monkeypatch, snapshot):
+    from distill.app import explain as explaining
+
+    out = tmp_path / "explain.html"
+    (tmp_path / "explain.html.tmp").write_text("the user's own file, which the old temporary name clobbered")
+    assert explaining.write_html(out, []) == out and out.read_text().startswith("<!doctype html>")
+    before = snapshot(tmp_path)
+
+    def fail(rows):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(explaining, "html_page", fail)
+    with pytest.raises(OSError, match="No space left"):
+        explaining.write_html(out, [])
+    assert snapshot(tmp_path) == before   # the page as it was, no temporary left
+    with pytest.raises(DistillError, match="an existing folder"):   # a folder made there since the check
+        explaining.write_html(tmp_path, [])
+    assert snapshot(tmp_path) == before

@@ -96,3 +96,46 @@ def test_google_folder_mistakes_are_one_line_naming_the_file(google, tmp_path, m
     with pytest.raises(DistillError) as error:
         load_model_folder(folder) if mistake == "labels-count" else check_model_folder(folder)
     assert str(error.value).startswith(expected) and "\n" not in str(error.value)
+
+
+def test_a_google_config_whose_heads_do_not_divide_hidden_size_names_its_fields(google, tmp_path, capsys, snapshot):
+    from distill.app.cli import main
+    from teachers.checkpoints import read_google_config
+
+    folder = shutil.copytree(google[0], tmp_path / "g")
+    config = json.loads((folder / "bert_config.json").read_text())
+    (folder / "bert_config.json").write_text(json.dumps({**config, "num_attention_heads": 3}))
+    before = snapshot(folder)
+    expected = (f"{folder / 'bert_config.json'}: field 'num_attention_heads' (3) does not divide field "
+                "'hidden_size' (32); every attention head takes hidden_size / num_attention_heads dimensions")
+    assert main(["teacher", "info", str(folder)]) == 2
+    assert capsys.readouterr().err == f"distill: error: {expected}\n"
+    with pytest.raises(DistillError) as error:   # reading the config alone, as loaders do, says the same
+        read_google_config(folder)
+    assert str(error.value) == expected
+    assert snapshot(folder) == before
+
+
+def test_info_on_a_pretraining_run_points_to_its_newest_checkpoint(google, tmp_path, capsys, snapshot):
+    from distill.app.cli import main
+
+    run = tmp_path / "pretrain" / "mini-1234"
+    for epoch in (1, 3):
+        (run / f"epoch-{epoch}").mkdir(parents=True)
+    shutil.copytree(google[0], run / "epoch-12")        # sorted by number, not by name
+    (run / ".epoch-13.partial-x1").mkdir()              # a checkpoint half-written is no checkpoint
+    (run / "run.json").write_text(json.dumps({"schema": 2, "kind": "pretrain"}))
+    before = snapshot(run)
+    assert main(["teacher", "info", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"distill: error: {run}: a pretraining run folder, not a model folder; each of its checkpoints "
+                   f"{run / 'epoch-K'} is a teacher: use {run / 'epoch-12'}, the newest\n")
+    assert "teacher run" not in err and "materials generate" not in err
+    assert snapshot(run) == before
+    assert main(["teacher", "info", str(run / "epoch-12")]) == 0   # the advice works
+    assert "teacher        epoch-12" in capsys.readouterr().out
+    for epoch in (1, 3, 12):
+        shutil.rmtree(run / f"epoch-{epoch}")
+    assert main(["teacher", "info", str(run)]) == 2
+    assert capsys.readouterr().err.endswith(f"each of its checkpoints {run / 'epoch-K'} is a teacher: it has "
+                                            "written none yet\n")

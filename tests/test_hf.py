@@ -300,3 +300,44 @@ def test_a_bfloat16_folder_is_widened_to_float32(tmp_path):
     teacher = load_model_folder(folder)
     np.testing.assert_array_equal(teacher.encoder.word_embeddings.numpy(),
                                   rounded["embeddings.word_embeddings.weight"])
+
+
+def test_integer_weights_are_refused_naming_the_file_and_the_tensor(tmp_path, capsys, monkeypatch, snapshot):
+    from distill.app import cli
+    from teachers.checkpoints import read_hf_safetensors
+
+    folder, *_ = _folder(tmp_path)
+    name = "bert.embeddings.word_embeddings.weight"
+    _rewrite(folder, lambda t: t.update({name: (t[name] * 100).astype(np.int64)}))   # cast to float, it would load
+    before = snapshot(folder)
+    expected = (f"{folder / 'model.safetensors'}: tensor {name} holds I64 values; BERT weights are floating point "
+                "(F32, F16 or BF16), so this file is not a model's weights")
+    assert _error(lambda: check_model_folder(folder)) == expected   # from the header, before a tensor is read
+    monkeypatch.setattr(cli, "_import_tensorflow_quietly", lambda: pytest.fail("TensorFlow imported first"))
+    assert cli.main(["teacher", "info", str(folder)]) == 2
+    assert capsys.readouterr().err == f"distill: error: {expected}\n"
+    assert _error(lambda: read_hf_safetensors(folder / "model.safetensors")) == expected.replace("I64", "int64")
+    assert snapshot(folder) == before
+    # an integer buffer is no weight: position_ids, as transformers saves it, still loads
+    _rewrite(folder, lambda t: t.update({name: t[name].astype(np.float32),
+                                         "bert.embeddings.position_ids": np.arange(64, dtype=np.int64)[None]}))
+    assert check_model_folder(folder) == HF
+
+
+def test_heads_that_do_not_divide_hidden_size_are_blamed_on_config_json(tmp_path, capsys, monkeypatch, snapshot):
+    from distill.app import cli
+
+    folder, *_ = _folder(tmp_path)
+    hf_config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**hf_config, "num_attention_heads": 5}))
+    before = snapshot(folder)
+    expected = (f"{folder / 'config.json'}: field 'num_attention_heads' (5) does not divide field 'hidden_size' "
+                "(32); every attention head takes hidden_size / num_attention_heads dimensions")
+    monkeypatch.setattr(cli, "_import_tensorflow_quietly", lambda: pytest.fail("TensorFlow imported first"))
+    assert cli.main(["teacher", "info", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"distill: error: {expected}\n" and "BertConfig" not in err
+    assert snapshot(folder) == before
+    (folder / "config.json").write_text(json.dumps({**hf_config, "num_hidden_layers": 0}))
+    assert _error(lambda: check_model_folder(folder)) == \
+        f"{folder / 'config.json'}: field 'num_hidden_layers' must be a positive integer, got 0"

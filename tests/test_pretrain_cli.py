@@ -95,3 +95,22 @@ def test_vocab_goes_with_a_new_bert_only(tmp_path, capsys, no_tensorflow):
 def test_a_missing_corpus_file_is_named(tmp_path, capsys, no_tensorflow):
     line = one_error_line(capsys, ["teacher", "pretrain", "--config", "tiny", "--corpus", str(tmp_path / "nope.txt")])
     assert "nope.txt" in line
+
+
+def test_a_vocab_file_is_told_that_a_tokenizer_folder_is_wanted(tmp_path, capsys, no_tensorflow, snapshot):
+    folder = tmp_path / "tok"
+    folder.mkdir()
+    vocab = folder / "vocab.txt"
+    vocab.write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\na\nb\n", encoding="utf-8")
+    corpus = corpus_file(tmp_path)
+    before = snapshot(tmp_path)
+    wanted = ("a tokenizer folder, as `distill tokenizer train --out DIR` writes it (vocab.txt, tokenizer.json, "
+              "tokenizer_config.json)")
+    line = one_error_line(capsys, ["teacher", "pretrain", "--config", "tiny", "--vocab", str(vocab), "--corpus",
+                                   corpus, "--out", str(tmp_path / "out")])
+    assert line == (f"distill: error: --vocab {vocab}: a file, but --vocab wants a folder: {wanted}; give the "
+                    f"folder that holds it: --vocab {folder}")
+    assert "no such folder" not in line
+    line = one_error_line(capsys, ["teacher", "pretrain", "--config", "tiny", "--vocab", corpus, "--corpus", corpus])
+    assert line == f"distill: error: --vocab {corpus}: a file, but --vocab wants a folder: {wanted}"
+    assert snapshot(tmp_path) == before   # nothing written, no run folder begun

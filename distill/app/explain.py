@@ -114,7 +114,7 @@ def render_terminal(a: Attribution, colour: bool = False, title: str = "") -> st
 
 def html_page(rows: list[tuple[str, list[tuple[str, Attribution]]]], title: str = "distill explain") -> str:
     """A standalone HTML page: per text, one line per model with tokens shaded by their scores."""
-    parts = [f"<!doctype html><meta charset='utf-8'><title>{html.escape(title)}</title>",
+    parts = [f"<!doctype html><meta charset='utf-8'><title>{html.escape(title)}</title>", GENERATOR,
              "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}"
              "span.t{padding:0 .15em;border-radius:.2em}td{padding:.3em .6em;vertical-align:top}"
              "td.m{color:#555;white-space:nowrap}</style>",
@@ -140,6 +140,49 @@ def html_page(rows: list[tuple[str, list[tuple[str, Attribution]]]], title: str 
                          f"<br>scores of {html.escape(a.label_name)}</td><td>{''.join(spans).strip()}</td></tr>")
         parts.append("</table>")
     return "\n".join(parts) + "\n"
+
+
+GENERATOR = "<meta name='generator' content='distill explain'>"
+"""The line that marks a page as ours: only such a page is written over (`distill.overwrite`)."""
+
+
+def check_html_path(out: str | os.PathLike) -> Path:
+    """`out` as the HTML file to write; an existing folder there is refused (replacing it would fail,
+    or lose what it holds), and so is an existing file that is not a page of ours."""
+    from distill.overwrite import check_regenerable
+
+    out = Path(out)
+    if out.is_dir():
+        raise DistillError(f"--html {out}: an existing folder; --html wants the HTML file to write, "
+                           f"e.g. {out / 'explain.html'}")
+    return check_regenerable(out, what="an explain page", ours=lambda path: _has_generator(path), option="--html")
+
+
+def _has_generator(path: Path) -> bool:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return GENERATOR in handle.read(4096)
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def write_html(out: str | os.PathLike, rows: list[tuple[str, list[tuple[str, Attribution]]]]) -> Path:
+    """`html_page(rows)` written to the file `out`, whole or not at all: through a hidden temporary beside it
+    (never a name a user's own file may have, such as OUT.tmp) that is removed if anything fails, so a
+    failed write leaves nothing behind and an existing `out` as it was."""
+    import tempfile
+
+    out = check_html_path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".partial")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(html_page(rows))
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out
 
 
 # ---------------------------------------------------------------- comparing
@@ -252,6 +295,10 @@ def compare_runs(teacher_dir, student_dir, out_dir, texts: Sequence[str] | None 
 
     from distill.runfiles import write_json_atomic
 
+    from distill.overwrite import check_regenerable, json_kind
+
+    check_regenerable(Path(out_dir) / EXPLAIN_FILE, what="an explain.json", ours=lambda p: json_kind(p) == "explain",
+                      option="explain")   # a rerun replaces its own file, never a user's
     teacher, student = load_explainer(teacher_dir, method=method), load_explainer(student_dir, method=method)
     if teacher.task != student.task:
         raise DistillError(f"{student_dir}: student of task {student.task}, but the teacher's is {teacher.task}")

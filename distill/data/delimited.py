@@ -4,7 +4,8 @@ Every file reader in `distill.data` goes through here, so every reader gives
 the same kind of message for the same kind of problem: the file, the line as
 an editor numbers it (1-based, the line where the record starts), and what is
 wrong there. Checks done here: not UTF-8, empty file, a CSV quoting error, a
-row with the wrong number of fields, a missing column, no data rows, an empty
+header naming a column twice, a row with the wrong number of fields, a missing
+column, no data rows, an empty
 (or whitespace-only) text or label, a label that is a missing-value marker
 (`nan`, `None`, `NULL`, ...), a label that must be an integer but is not, and
 a train split with fewer than two distinct labels (`require_two_labels`).
@@ -140,11 +141,24 @@ def read_table(data: bytes, name: str, delimiter: str = "\t", quoted: bool = Fal
     if header:
         first = rows.pop(0)
         columns = [c.strip() for c in first.fields]
+        check_unique_columns(columns, f"{name}, line {first.line}")
         n_fields = len(columns)
     table = Table(name, columns, rows)
     if n_fields is not None:
         check_field_counts(table, n_fields)
     return table
+
+
+def check_unique_columns(columns: list, where: str, what: str = "the header", kind: str = "column") -> None:
+    """No column name twice: a column is chosen by name, and which of two it would be is a guess. The
+    first repeat is named with both of its 1-based positions. Unnamed (empty) columns may repeat: no
+    name chooses them."""
+    seen: dict[str, int] = {}
+    for position, column in enumerate(columns, start=1):
+        if column and column in seen:
+            raise DistillError(f"{where}: {kind} {column!r} appears twice in {what}, as {kind}s {seen[column]} "
+                               f"and {position}; rename or drop one")
+        seen.setdefault(column, position)
 
 
 def check_field_counts(table: Table, n_fields: int) -> None:

@@ -4,8 +4,9 @@ The usual export of a labelled set from a notebook or a database:
 `{"text": "...", "label": "mystery"}` a line. Texts must be JSON strings;
 labels and groups may be strings or numbers (a whole float such as `1.0` is
 the label "1", as for parquet; `true`/`false` are the labels "true" and
-"false"). A null or NaN label, a missing key, an empty text, a line that is
-not valid JSON or not an object are errors naming the file and the line;
+"false"). A null or NaN label, a missing key, a key given twice in one object
+(JSON would keep the last without a word), an empty text, a line that is not
+valid JSON or not an object are errors naming the file and the line;
 blank lines are skipped. UTF-8 (a leading BOM is dropped), as every reader.
 """
 
@@ -15,12 +16,22 @@ import json
 import math
 from pathlib import Path
 
-from distill.data.delimited import decode, read_bytes
+from distill.data.delimited import check_unique_columns, decode, read_bytes
 from distill.data.table import Records, checked_records
 from distill.errors import DistillError
 
-_JSON_TYPES = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number",
-               float: "a number", type(None): "null"}
+
+class _Keys(dict):
+    """A JSON object that remembers its keys in order, repeats included (json keeps the last of a repeated
+    key without a word)."""
+
+    def __init__(self, pairs):
+        super().__init__(pairs)
+        self.keys_in_order = [key for key, _ in pairs]
+
+
+_JSON_TYPES = {dict: "an object", _Keys: "an object", list: "a list", str: "a string", bool: "a boolean",
+               int: "a number", float: "a number", type(None): "null"}
 
 
 def read_jsonl(path: Path, text_column: str = "text", text_b_column: str | None = None, label_column: str = "label",
@@ -48,13 +59,14 @@ def read_jsonl(path: Path, text_column: str = "text", text_b_column: str | None 
 
 def _object(line: str, name: str, number: int) -> dict:
     try:
-        record = json.loads(line)
+        record = json.loads(line, object_pairs_hook=_Keys)
     except json.JSONDecodeError as exc:
         raise DistillError(f"{name}, line {number}: not valid JSON ({exc.msg} at column {exc.colno})") from None
     if not isinstance(record, dict):
         raise DistillError(f"{name}, line {number}: {_JSON_TYPES.get(type(record), 'a value')}, not a JSON object "
                            "(each line holds one object, such as {\"text\": ..., \"label\": ...})")
-    return record
+    check_unique_columns(record.keys_in_order, f"{name}, line {number}", what="the object", kind="key")
+    return dict(record)
 
 
 def _text(value, name: str, number: int, key: str) -> str | None:

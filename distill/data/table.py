@@ -16,7 +16,9 @@ train does not have is an error naming the file, row and label: a model
 trained on train can never predict it. Empty or blank texts and labels, a
 label that is a missing value (parquet null or NaN, or a CSV cell such as
 `nan`, `None`, `NULL`), and a train split with fewer than two distinct labels
-are errors too, naming the file, row and column. A parquet label column of
+are errors too, naming the file, row and column; so is a column name that a
+CSV header or a parquet schema gives twice (which one a name means would be a
+guess), naming both positions. A parquet label column of
 floats (as pandas writes integer labels once a NaN has been in the column)
 names its whole numbers as integers: labels "0", "1", not "0.0", "1.0".
 
@@ -34,7 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from distill.data.dataset import Dataset, Task
-from distill.data.delimited import read_bytes, read_table, require_label, require_text, require_two_labels
+from distill.data.delimited import (check_unique_columns, read_bytes, read_table, require_label, require_text,
+                                    require_two_labels)
 from distill.errors import DistillError
 
 FORMATS = ("csv", "parquet", "jsonl")
@@ -126,6 +129,7 @@ def _read_parquet(path: Path, text_column: str, text_b_column: str | None, label
     if not path.is_file():
         raise DistillError(f"{path}: no such file")
     try:
+        check_unique_columns(pq.read_schema(path).names, str(path), what="its schema")   # before pyarrow trips on it
         table = pq.read_table(path)
     except (pa.ArrowException, OSError) as exc:
         raise DistillError(f"{path}: not a readable parquet file ({str(exc).splitlines()[0]})") from None

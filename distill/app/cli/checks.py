@@ -94,6 +94,23 @@ def folder(path: str, option: str) -> Path:
     return path
 
 
+TOKENIZER_FOLDER = ("a tokenizer folder, as `distill tokenizer train --out DIR` writes it (vocab.txt, tokenizer.json, "
+                    "tokenizer_config.json)")
+
+
+def tokenizer_folder(path: str, option: str = "--vocab") -> None:
+    """A tokenizer folder (`distill.vocab_training.read_tokenizer_folder` reads and checks it). A file given
+    instead exists, so "no such folder" would blame the wrong thing: say that a folder is wanted, and for a
+    vocab.txt, which one."""
+    from distill.vocab_training import read_tokenizer_folder
+
+    given = Path(path).expanduser()
+    if given.exists() and not given.is_dir():
+        hint = f"; give the folder that holds it: {option} {given.parent}" if given.name == "vocab.txt" else ""
+        raise DistillError(f"{option} {given}: a file, but {option} wants a folder: {TOKENIZER_FOLDER}{hint}")
+    read_tokenizer_folder(given)
+
+
 def run_folder(path: str, kind: str | None = None):
     """The RunInfo of a run folder (of `kind`); one line when it is none."""
     from distill.runfiles import read_run

@@ -99,21 +99,21 @@ def explain(args) -> None:
                   f"top-{summary['k']} overlap {summary['mean_top_k_overlap']:.2f}")
     if args.html:
         rows = [(text, [(name, r[i]) for name, r in zip(names, results)]) for i, text in enumerate(texts)]
-        out = Path(args.html)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".tmp")
-        tmp.write_text(explaining.html_page(rows), encoding="utf-8")
-        tmp.replace(out)
-        print(f"html: {out}")
+        print(f"html: {explaining.write_html(args.html, rows)}")
 
 
 def check(args) -> None:
-    """Before TensorFlow: the run folders are runs (or an export, which `explain` then names)."""
+    """Before TensorFlow: --html is a file that can be written (an existing folder there is refused now,
+    not after the attributions are computed), the run folders are runs (or an export, which `explain`
+    then names)."""
     from pathlib import Path
 
     from distill.app.cli import checks
+    from distill.app.explain import check_html_path
     from students.exported import is_export_dir
 
+    if args.html:
+        check_html_path(args.html)
     runs = list(args.compare) if args.compare else args.args[:1]
     for run in runs:
         if not is_export_dir(run):

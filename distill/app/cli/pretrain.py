@@ -102,9 +102,7 @@ def check_pretrain(args) -> None:
             raise DistillError(f"--vocab goes with --config; the teacher {args.teacher} has its own vocab")
         checks.teacher(args.teacher)
     elif args.vocab is not None:
-        from distill.vocab_training import read_tokenizer_folder
-
-        read_tokenizer_folder(args.vocab)
+        checks.tokenizer_folder(args.vocab, "--vocab")
     task = tasks.task_name(args)
     if args.finetune_every and task is None:
         raise DistillError("--finetune-every needs --task: the task to fine-tune on")
