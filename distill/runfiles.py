@@ -178,6 +178,25 @@ def write_json_atomic(path: Path, obj) -> None:
     os.replace(tmp, path)
 
 
+def write_predictions(run_dir: Path, predictions: dict[str, np.ndarray]) -> None:
+    """`PREDICTIONS_FILE` in `run_dir`, atomically (integer arrays by name)."""
+    path = Path(run_dir) / PREDICTIONS_FILE
+    tmp = path.with_name(f".{path.name}.partial.npz")
+    np.savez(tmp, **{name: np.asarray(values, dtype=np.int32) for name, values in predictions.items()})
+    os.replace(tmp, path)
+
+
+def read_predictions(run_dir: Path) -> dict[str, np.ndarray] | None:
+    """`PREDICTIONS_FILE` of a run as {name: int array}, or None when it has none (older runs) or it
+    cannot be read."""
+    path = Path(run_dir) / PREDICTIONS_FILE
+    try:
+        with np.load(path) as data:
+            return {name: data[name] for name in data.files}
+    except (OSError, ValueError):
+        return None
+
+
 def json_default(obj):
     """numpy scalars and arrays, and paths, as JSON."""
     if isinstance(obj, np.generic):
@@ -199,6 +218,10 @@ LABELS_FILE = "label_names.json"
 EPOCHS_FILE = "epochs.jsonl"
 TRAIN_RESULTS = "train_results.json"
 EVAL_RESULTS = "eval_results.json"
+PREDICTIONS_FILE = "predictions.npz"
+"""Per evaluated split, the label id each row got: `<split>_model` (this run), `<split>_teacher` (the
+teacher, where the run learned from one) and `<split>_gold`, in the split's row order. What the
+report's paired bootstrap compares two models on, row by row."""
 TENSORBOARD_DIR = "tensorboard"
 BACKUP_DIR = "backup"
 

@@ -56,7 +56,7 @@ from distill.metrics import classification_metrics, primary_metric
 from distill import distribute, runfiles, training
 from distill.runfiles import (EPOCHS_FILE, EVAL_RESULTS, LABELS_FILE, MODEL_FILE, TENSORBOARD_DIR,  # noqa: F401
                               TRAIN_RESULTS, VOCAB_FILE, RunInfo, TokenizerFacts, prepare_run_dir, resumed,
-                              write_json_atomic, write_run)
+                              write_json_atomic, write_predictions, write_run)
 from distill.sources import sha256_file
 from distill.training import Schedule, Trainer, TrainingConfig
 from materials.reader import MaterialsFile
@@ -314,8 +314,11 @@ class StudentTrainer(Trainer):
                 raise DistillError(f"{mf.path}: {monitor_key} was never a number on dev (no labelled dev rows?); "
                                    "choose --monitor dev_loss or dev_agreement")
             with placement.scope():   # where `forward` was traced during training: no second trace
-                eval_results = {s: _evaluate(forward, mf, s, c, mf.label_names)
-                                for s in ("dev", "test") if s in mf.splits and mf.rows(s)}
+                evaluated = {s: _evaluate(forward, mf, s, c, mf.label_names)
+                             for s in ("dev", "test") if s in mf.splits and mf.rows(s)}
+            eval_results = {s: metrics for s, (metrics, _) in evaluated.items()}
+            write_predictions(run_dir, {f"{s}_{who}": labels for s, (_, predictions) in evaluated.items()
+                                        for who, labels in predictions.items()})
             train_results = training.finish_run(run_dir, info, result, eval_results, started, mode=c.monitor_mode,
                                                 steps_per_epoch=steps_per_epoch, train_splits=list(splits),
                                                 traces=dict(self.traces_), strategy=placement.describe())
@@ -437,7 +440,8 @@ def _score(logits, y, teacher_logits, c: StudentConfig, label_names) -> dict:
     return metrics
 
 
-def _evaluate(forward, mf: MaterialsFile, split: str, c: StudentConfig, label_names) -> dict:
+def _evaluate(forward, mf: MaterialsFile, split: str, c: StudentConfig, label_names) -> tuple[dict, dict]:
+    """The split's metrics, and each row's label id by the student, the teacher and the gold labels."""
     y, teacher_logits = _targets(mf, split)
     start = time.perf_counter()
     logits = _logits(forward, mf, split, c.eval_batch_size)
@@ -446,7 +450,7 @@ def _evaluate(forward, mf: MaterialsFile, split: str, c: StudentConfig, label_na
     metrics["rows"] = int(len(logits))
     metrics["seconds"] = round(seconds, 4)
     metrics["it_per_s"] = round(len(logits) / seconds, 2) if seconds > 0 else None
-    return metrics
+    return metrics, {"model": logits.argmax(1), "teacher": teacher_logits.argmax(1), "gold": y}
 
 
 def _epoch_line(r: dict, epochs: int, monitor_key: str) -> str:

@@ -375,6 +375,19 @@ def test_only_built_in_students_are_explained(tmp_path):
     assert _best_student({StudentKey("mymod:build", "static", "mse", True, 0): mine}, "accuracy") is None
 
 
+def test_the_explained_student_is_a_distilled_one_when_there_is_one(tmp_path, monkeypatch):
+    """ce is the baseline, not what the student learned from the teacher: it is explained only alone."""
+    from distill import runfiles
+    from distill.app.pipeline import StudentKey, _best_student
+
+    baseline, distilled = tmp_path / "ce", tmp_path / "mse"
+    dev = {baseline: 0.9, distilled: 0.8}   # the baseline is better on dev
+    monkeypatch.setattr(runfiles, "finished_results", lambda path, kind: {"dev": {"accuracy": dev[path]}})
+    ce_key, mse_key = StudentKey("kim-cnn", "static", "ce", False, 0), StudentKey("kim-cnn", "static", "mse", True, 0)
+    assert _best_student({ce_key: baseline, mse_key: distilled}, "accuracy") == distilled
+    assert _best_student({ce_key: baseline}, "accuracy") == baseline
+
+
 def test_read_config_is_the_file_alone(tmp_path):
     from distill.app.experiment import read_config
 

@@ -462,3 +462,56 @@ def test_distillation_sentence_says_when_distillation_did_not_pay(tmp_path):
     assert "81.50 ± 0.71% test vs 83.00 ± 1.41%" in line and "cost is paid once" not in line
     unmeasured = {**gain, "distilled": {**gain["distilled"], "it_per_s": None}, "speedup_vs_teacher": None}
     assert distillation_sentence(unmeasured).endswith("−1.50 points: distillation did not pay here.")
+
+
+def test_only_rows_with_as_many_seeds_are_compared(tmp_path):
+    """A one-seed row with the best dev is not set against a three-seed baseline."""
+    make_run(tmp_path, "teacher", "t0", "minilm-l6", 0, 0.90, 0.88)
+    make_student_group(tmp_path, "ce", "ce", dev=[0.79, 0.80, 0.78], test=[0.78, 0.79, 0.77])
+    make_student_group(tmp_path, "mse", "mse", dev=[0.81, 0.82, 0.80], test=[0.80, 0.81, 0.79])
+    make_student_group(tmp_path, "lucky", "mse", dev=[0.90], test=[0.84], filters=200)   # 1 seed, other network
+    make_student_group(tmp_path, "lucky-ce", "ce", dev=[0.70], test=[0.70], filters=200)
+    make_student_group(tmp_path, "one", "kl", dev=[0.95], test=[0.60])                   # 1 seed, same network
+    gain = write_report(tmp_path, echo=lambda _: None).data["tasks"][TASK]["distillation"]
+    # kl (1 seed, dev 0.95) has no 1-seed ce of its network: never compared; of the like-with-like
+    # pairs, the 200-filter one has the best dev
+    assert gain["distilled"]["loss"] == "mse" and (gain["distilled"]["seeds"], gain["baseline"]["seeds"]) == (1, 1)
+    assert gain["difference_points"] == pytest.approx(84.0 - 70.0)
+
+
+def _keep_predictions(run, correct_share, rows=400, seed=0):
+    """predictions.npz of a run: the model right on the first `correct_share` of the rows, the teacher
+    right on 90% of them."""
+    from distill.runfiles import write_predictions
+
+    gold = np.random.default_rng(0).integers(0, 2, rows)
+    model = np.where(np.arange(rows) < int(correct_share * rows), gold, 1 - gold)
+    teacher = np.where(np.arange(rows) < int(0.9 * rows), gold, 1 - gold)
+    write_predictions(run, {"test_model": model, "test_teacher": teacher, "test_gold": gold})
+
+
+def test_the_gain_and_the_teacher_gap_come_with_paired_bootstrap_intervals(tmp_path):
+    make_run(tmp_path, "teacher", "t0", "minilm-l6", 0, 0.90, 0.90)
+    make_student_group(tmp_path, "ce", "ce", dev=[0.79, 0.80], test=[0.80, 0.80])
+    make_student_group(tmp_path, "mse", "mse", dev=[0.83, 0.84], test=[0.85, 0.85])
+    for name, share in (("ce0", 0.80), ("ce1", 0.80), ("mse0", 0.85), ("mse1", 0.85)):
+        _keep_predictions(tmp_path / "student" / name, share)
+    report = write_report(tmp_path, echo=lambda _: None)
+    gain = report.data["tasks"][TASK]["distillation"]
+    interval, gap = gain["interval_points"], gain["teacher_gap"]
+    assert interval["difference"] == pytest.approx(5.0) and interval["low"] <= 5.0 <= interval["high"]
+    assert interval["rows"] == 400 and 0 < interval["low"]   # 20 rows better, none worse: clearly real
+    assert gap["difference"] == pytest.approx(-5.0) and gap["low"] <= -5.0 <= gap["high"] < 0
+    line = gain_line(report.markdown.read_text())
+    assert "95% paired bootstrap interval over the 400 test rows: +" in line and "not distinguishable" not in line
+    assert "**Distance to the teacher:** −5.00 points" in line
+
+
+def test_a_gain_within_the_noise_is_called_so(tmp_path):
+    make_run(tmp_path, "teacher", "t0", "minilm-l6", 0, 0.90, 0.90)
+    make_student_group(tmp_path, "ce", "ce", dev=[0.79], test=[0.80])
+    make_student_group(tmp_path, "mse", "mse", dev=[0.83], test=[0.8025])
+    _keep_predictions(tmp_path / "student" / "ce0", 0.80)
+    _keep_predictions(tmp_path / "student" / "mse0", 0.8025)   # one row of 400 better
+    line = gain_line(write_report(tmp_path, echo=lambda _: None).markdown.read_text())
+    assert "the interval includes 0, so on this test set the gain is not distinguishable from noise" in line

@@ -73,6 +73,22 @@ def test_run_folder_has_the_teacher_runs_files(mse_run):
     assert finished_results(run_dir)["test"]["accuracy"] == results["test"]["accuracy"]
 
 
+def test_the_run_keeps_each_rows_prediction_for_the_report(mse_run, toy):
+    """predictions.npz: the student's, the teacher's and the gold label of every dev and test row, in
+    file order, agreeing with eval_results.json (what the report's paired bootstrap reads)."""
+    from distill.runfiles import read_predictions
+
+    kept = read_predictions(mse_run.run_dir_)
+    assert sorted(kept) == sorted(f"{s}_{w}" for s in ("dev", "test") for w in ("model", "teacher", "gold"))
+    with MaterialsFile(toy) as mf:
+        arrays = mf.arrays("test", ("y", "logits"))
+    np.testing.assert_array_equal(kept["test_gold"], arrays["y"])
+    np.testing.assert_array_equal(kept["test_teacher"], arrays["logits"].argmax(1))
+    results = mse_run.eval_results_["test"]
+    assert (kept["test_model"] == kept["test_gold"]).mean() == pytest.approx(results["accuracy"])
+    assert (kept["test_model"] == kept["test_teacher"]).mean() == pytest.approx(results["agreement"])
+
+
 def test_static_embedding_is_left_unchanged(toy, tmp_path):
     with MaterialsFile(toy) as mf:
         teacher_table = mf.embedding.copy()

@@ -425,8 +425,10 @@ def _build_bench(c: PipelineConfig, task: Task, teacher_dir: Path, students: lis
 
 
 def _best_student(students: dict, primary_metric: str) -> Path | None:
-    """The student run with the best dev score (the primary metric; ties: the first trained), never test,
-    among those of a built-in architecture (a model of your own may not support attributions); None when
+    """The distilled student run with the best dev score (the primary metric; ties: the first trained),
+    never test, among those of a built-in architecture (a model of your own may not support
+    attributions); a `ce` student only when no distilled one was trained (explain shows what the
+    student learned from the teacher, so it compares the teacher with a distilled student); None when
     there is none."""
     from distill.runfiles import finished_results
     from students.archs import is_built_in
@@ -436,7 +438,8 @@ def _best_student(students: dict, primary_metric: str) -> Path | None:
         value = dev.get(primary_metric, dev.get("accuracy"))
         return value if isinstance(value, (int, float)) else float("-inf")
 
-    paths = [path for key, path in students.items() if is_built_in(key.arch)]
+    built_in = [(key, path) for key, path in students.items() if is_built_in(key.arch)]
+    paths = [path for key, path in built_in if key.loss != "ce"] or [path for _, path in built_in]
     return max(paths, key=lambda p: (dev_score(p), -paths.index(p))) if paths else None
 
 

@@ -128,11 +128,29 @@ def distillation_sentence(gain: dict) -> str:
     text = (f"**What distillation bought:** {d['model']} ({_seeds(d['seeds'])}) {_test_pct(d)} test vs "
             f"{_test_pct(b)} for the same student trained on gold labels only ({b['model']}, "
             f"{_seeds(b['seeds'])}): {points} points")
+    interval = gain.get("interval_points")
+    if interval:
+        text += f" ({_interval(interval)})"
+        if interval["low"] <= 0 <= interval["high"]:
+            text += "; the interval includes 0, so on this test set the gain is not distinguishable from noise"
     speed = _same_network_speed(gain)
     if gain["difference_points"] < 0:
-        return text + ": distillation did not pay here" + (f" ({speed})." if speed else ".")
-    return (text + (f", at no cost in speed ({speed})" if speed else "")
-            + "; the cost is paid once, in the teacher's fine-tuning and the teaching materials.")
+        text += ": distillation did not pay here" + (f" ({speed})." if speed else ".")
+    else:
+        text += ((f", at no cost in speed ({speed})" if speed else "")
+                 + "; the cost is paid once, in the teacher's fine-tuning and the teaching materials.")
+    gap = gain.get("teacher_gap")
+    if gap and gain.get("teacher"):
+        text += (f" **Distance to the teacher:** {gap['difference']:+.2f} points".replace("-", "−")
+                 + f" ({_interval(gap)}).")
+    return text
+
+
+def _interval(interval: dict) -> str:
+    """A paired bootstrap interval in points, in words."""
+    low, high = (f"{interval[k]:+.2f}".replace("-", "−") for k in ("low", "high"))
+    return (f"{100 * interval['confidence']:.0f}% paired bootstrap interval over the {interval['rows']:,} test "
+            f"rows: {low} to {high}")
 
 
 def _bench_detail_markdown(table: dict) -> str:

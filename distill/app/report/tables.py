@@ -23,8 +23,11 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from distill.app.report.collect import BenchRow, Collection, PretrainRecord, RunRecord
-from distill.metrics import primary_metric
+from distill.metrics import paired_bootstrap, primary_metric
+from distill.runfiles import read_predictions
 
 PREFERRED_MODE = "text"
 EVAL_MODE = "eval"   # it/s a run measured itself while evaluating (no bench row)
@@ -247,30 +250,67 @@ def _network(row: dict) -> str:
 
 def distillation_gain(rows: list[dict], teachers: list[dict]) -> dict | None:
     """What distillation bought on one task, or None without a `ce` student and a distilled one of the
-    same network: the distilled student group against the same network trained on gold labels only.
+    same network and the same number of seeds: the distilled student group against the same network
+    trained on gold labels only.
 
     The distilled group is picked on dev accuracy, never test: picking the best of several groups on
     test would report the luckiest draw as the gain. Its baseline is the `ce` group of the same
-    arch/embedding/filters/widths (the best on dev if several). Accuracies in % (`*_pct`; the rows keep
-    fractions), the difference in points."""
+    arch/embedding/filters/widths (the best on dev if several) with as many seeds: a mean over one
+    seed set against a mean over three is not like with like. Accuracies in % (`*_pct`; the rows keep
+    fractions), the difference in points, with a 95% paired bootstrap interval over the test rows
+    (`interval_points`) when the runs kept their per-row predictions, and the same for the gap to
+    the teacher (`teacher_gap`)."""
     students = [r for r in rows if r["kind"] == "student" and r["config"].get("loss")
                 and _accuracy_mean(r, "dev") is not None and _accuracy_mean(r, "test") is not None]
-    baselines: dict[str, dict] = {}
+    baselines: dict[tuple, dict] = {}
     for row in (r for r in students if r["config"]["loss"] == BASELINE_LOSS):
-        best = baselines.get(_network(row))
+        best = baselines.get(_like(row))
         if best is None or _accuracy_mean(row, "dev") > _accuracy_mean(best, "dev"):
-            baselines[_network(row)] = row
-    pairs = [(r, baselines[_network(r)]) for r in students
-             if r["config"]["loss"] != BASELINE_LOSS and _network(r) in baselines]
+            baselines[_like(row)] = row
+    pairs = [(r, baselines[_like(r)]) for r in students
+             if r["config"]["loss"] != BASELINE_LOSS and _like(r) in baselines]
     if not pairs:
         return None
     distilled, baseline = max(pairs, key=lambda pair: _accuracy_mean(pair[0], "dev"))
     teacher = teachers[0] if teachers else None
     teacher_speed = teacher["it_per_s"] if teacher else None
-    return {"picked_on": "dev", "split": "test", "distilled": _gain_side(distilled), "baseline": _gain_side(baseline),
+    gain = {"picked_on": "dev", "split": "test", "distilled": _gain_side(distilled), "baseline": _gain_side(baseline),
             "difference_points": 100 * (_accuracy_mean(distilled, "test") - _accuracy_mean(baseline, "test")),
+            "interval_points": None, "teacher_gap": None,
             "teacher": {"model": teacher["model"], "it_per_s": teacher_speed} if teacher else None,
             "speedup_vs_teacher": distilled["speedup"].get(teacher["model"]) if teacher else None}
+    ours, theirs = _row_correctness(distilled), _row_correctness(baseline)
+    if ours is not None and theirs is not None and np.array_equal(ours["gold"], theirs["gold"]):
+        gain["interval_points"] = _in_points(paired_bootstrap(ours["model"], theirs["model"]))
+    if ours is not None:
+        gain["teacher_gap"] = _in_points(paired_bootstrap(ours["model"], ours["teacher"]))
+    return gain
+
+
+def _like(row: dict) -> tuple[str, int]:
+    """Rows compared with each other: the same network, over the same number of seeds."""
+    return _network(row), row["test"]["accuracy"]["n"]
+
+
+def _row_correctness(row: dict, split: str = "test") -> dict | None:
+    """Per labelled row of `split`: the share of the row's runs (its seeds) that got it right, the
+    teacher's correctness (from the materials the runs learned from) and the gold labels; None when a
+    run kept no predictions (runs made before they were kept) or the runs saw different rows."""
+    kept = [read_predictions(Path(path)) for path in row["runs"]]
+    names = (f"{split}_model", f"{split}_teacher", f"{split}_gold")
+    if not kept or any(k is None or any(n not in k for n in names) for k in kept):
+        return None
+    gold = kept[0][f"{split}_gold"]
+    if any(not np.array_equal(k[f"{split}_gold"], gold) for k in kept):
+        return None
+    labelled = gold >= 0
+    return {"model": np.mean([k[f"{split}_model"][labelled] == gold[labelled] for k in kept], axis=0),
+            "teacher": (kept[0][f"{split}_teacher"][labelled] == gold[labelled]).astype(float),
+            "gold": gold[labelled]}
+
+
+def _in_points(interval: dict) -> dict:
+    return {**interval, **{k: 100 * interval[k] for k in ("difference", "low", "high")}}
 
 
 def _gain_side(row: dict) -> dict:
