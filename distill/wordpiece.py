@@ -4,7 +4,7 @@ Owns turning texts (or sentence pairs) into token ids through the `tokenizers`
 library, reading and building `vocab.txt` files, and right-padding a batch of
 unpadded id rows. It lives in the foundation because a teacher tokenizes the
 texts it labels and a student must tokenize raw text exactly as that teacher
-did: a student may not import `teachers` (DESIGN.md dependency rule), so both
+did: a student may not import `teachers` (docs/design.md, "The dependency rule"), so both
 import this one module, and any drift between two copies (which would
 silently feed a student ids it never saw in training) cannot happen.
 

@@ -14,7 +14,7 @@ outputs (the check names the file, split, tensor and first bad row).
   whole HDF5 chunks are read in a random order, `shuffle_chunks` of them at a
   time are pooled and shuffled, so reads stay sequential within a chunk and
   memory stays at a few chunks (random row reads from compressed chunks are
-  what makes HDF5 slow; DESIGN.md, stack notes).
+  what makes HDF5 slow; docs/design.md, "Stack choices").
 
 Either way each batch is cut to its longest row, so short sentences do not
 pay for `max_seq_len` padding.

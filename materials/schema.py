@@ -1,6 +1,6 @@
 """The HDF5 layout of a materials file, in one place: names, dtypes, shapes, attributes, version.
 
-Owns what a materials file *is* (DESIGN.md, "Materials file") and the only
+Owns what a materials file *is* (docs/design.md, "Materials file") and the only
 low-level code that writes or checks that layout: `create_file` /
 `create_split` / `append_rows` are used by `materials.generate`,
 `materials.merge` and `materials.testing`, `validate` by `materials.reader`

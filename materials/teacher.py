@@ -1,7 +1,7 @@
 """The teacher contract of materials generation: what `materials.generate` may ask of a teacher.
 
 Owns `MaterialsTeacher`, a `typing.Protocol`. `materials` may not import
-`teachers` (DESIGN.md dependency rule), so generation names here everything
+`teachers` (docs/design.md, "The dependency rule"), so generation names here everything
 it reads from a teacher and nothing more; `teachers.run.TeacherRun` satisfies
 it structurally (it never imports this module), and so can a test's small
 fake or any other model that tokenizes and scores text. The protocol is

@@ -3,7 +3,7 @@
 Owns `BertConfig` (the numbers that define an architecture) and `BertEncoder`
 (token ids -> hidden states + pooled [CLS] vector). Written as Keras layers
 rather than keras-hub's `BertBackbone` because keras-hub drags in a second
-TensorFlow (see DESIGN.md, stack notes).
+TensorFlow (see docs/design.md, "Stack choices").
 
 Every layer and variable is named after the Google BERT checkpoint layout, so
 a variable's path *is* the checkpoint name it comes from, e.g.
