@@ -197,7 +197,10 @@ def test_markdown_table_values_equal_report_json(report):
         else:
             assert kept == "—"
     assert table["kim-cnn (loss=mse)"]["dev acc (%)"] == "84.00 ± 2.00"
-    assert table["bert-base (random weights)"]["kind"] == "preset"
+    assert {model: cells["role"] for model, cells in table.items()} == {
+        "minilm-l6": "teacher", "kim-cnn (loss=mse)": "distilled: mse + transfer set",
+        "kim-cnn (loss=kl)": "distilled: kl + transfer set", "bert-base (random weights)":
+        "preset, random weights: speed only"}
 
 
 def test_images_are_pngs_and_linked_relative_from_report_md(report):
@@ -515,3 +518,42 @@ def test_a_gain_within_the_noise_is_called_so(tmp_path):
     _keep_predictions(tmp_path / "student" / "mse0", 0.8025)   # one row of 400 better
     line = gain_line(write_report(tmp_path, echo=lambda _: None).markdown.read_text())
     assert "the interval includes 0, so on this test set the gain is not distinguishable from noise" in line
+
+
+def test_rows_say_their_role_and_frozen_parameters(tmp_path):
+    """A baseline is named as such, a student without the transfer set says so, and a student whose
+    table is frozen shows its trainable parameters beside the total."""
+    make_run(tmp_path, "teacher", "t0", "minilm-l6", 0, 0.90, 0.88)
+    make_student_group(tmp_path, "ce", "ce", dev=[0.79], test=[0.78])
+    make_student_group(tmp_path, "noaug", "mse", dev=[0.80], test=[0.79], transfer=False)
+    info = json.loads((tmp_path / "student" / "ce0" / "run.json").read_text())
+    info.update(params=12_180_000, trainable_params=460_000)
+    (tmp_path / "student" / "ce0" / "run.json").write_text(json.dumps(info))
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench" / "bench.json").write_text(json.dumps({
+        "task": TASK, "matmul_peak_gflops": 123.4, "machine": {"cpu": "test cpu", "cores": 2},
+        "rows": [bench_row("minilm-l6", "teacher", str(tmp_path / "teacher" / "t0"), 32, "text", 50.0, 22_700_000)]}))
+    report = write_report(tmp_path, echo=lambda _: None)
+    assert "float32 matmul peak measured in the same run: 123 GFLOP/s" in report.markdown.read_text()
+    rows = {r["model"]: r for r in parse_table(report.markdown.read_text(), TASK)}
+    by_role = {cells["role"]: cells for cells in rows.values()}
+    assert set(by_role) == {"teacher", "baseline: gold labels only", "distilled: mse, no transfer set"}
+    assert by_role["baseline: gold labels only"]["params (trainable)"] == "12.18M (460.0k)"
+
+
+def test_student_curves_get_one_figure_per_loss(runs, tmp_path):
+    """ce, mse and kl losses differ in scale: each loss has its own axis."""
+    import shutil
+
+    root = tmp_path / "runs"
+    shutil.copytree(runs, root)
+    ce = root / "student" / "ce-with-events"
+    shutil.copytree(root / "student" / "mse0", ce)
+    info = json.loads((ce / "run.json").read_text())
+    info["config"]["loss"] = "ce"
+    (ce / "run.json").write_text(json.dumps(info))
+    report = write_report(root, echo=lambda _: None)
+    curves = report.data["tasks"][TASK]["curves"]
+    assert set(curves) == {"teacher", "student, loss mse", "student, loss ce"}
+    assert curves["student, loss ce"]["path"].endswith("_student_ce.png")
+    assert all(list(c["groups"]) for c in curves.values())

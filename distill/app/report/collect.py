@@ -48,6 +48,7 @@ class RunRecord:
     params: int | None = None
     label_names: list | None = None
     origin: dict = field(default_factory=dict)   # what the run was made from, beyond its config
+    trainable_params: int | None = None           # the rest is frozen (a student's static table)
 
 
 @dataclass
@@ -182,7 +183,8 @@ def load_run(run_dir: str | os.PathLike, info: RunInfo | None = None) -> RunReco
         raise DistillError(f"{results_path}: no split with an 'accuracy' (expected {{\"dev\": {{...}}, ...}})")
     return RunRecord(path=run_dir, kind=info.kind, task=info.task, name=info.name, config=info.config,
                      seed=info.config.get("seed"), results=results, params=info.params,
-                     label_names=info.label_names, origin=_origin(info.kind, info.provenance))
+                     label_names=info.label_names, origin=_origin(info.kind, info.provenance),
+                     trainable_params=info.trainable_params)
 
 
 def _origin(kind: str, provenance: dict) -> dict:
@@ -297,7 +299,9 @@ def load_bench(path: str | os.PathLike) -> tuple[list[BenchRow], dict]:
     data = _read_json(path)
     if not isinstance(data, dict) or not isinstance(data.get("rows"), list):
         raise DistillError(f"{path}: expected an object with a 'rows' list")
-    machine = data.get("machine") or {}
+    machine = dict(data.get("machine") or {})
+    if isinstance(data.get("matmul_peak_gflops"), (int, float)):   # measured in the same run as the rows
+        machine["matmul_peak_gflops"] = data["matmul_peak_gflops"]
     mtime = path.stat().st_mtime
     rows = []
     for i, row in enumerate(data["rows"]):

@@ -27,7 +27,7 @@ from pathlib import Path
 from distill.app.report.collect import RUN_KINDS, collect
 from distill.app.report.curves import plot_training_curves, read_scalars
 from distill.app.report.plots import plot_accuracy_vs_speed, plot_pretraining
-from distill.app.report.tables import (EVAL_MODE, PREFERRED_MODE, build_tables, group_runs, pretraining_summary,
+from distill.app.report.tables import (EVAL_MODE, PREFERRED_MODE, build_tables, group_runs, pretraining_summary, role,
                                        setting, speed_words)
 from distill.errors import DistillError
 from distill.overwrite import check_regenerable, json_schema, starts_with
@@ -71,7 +71,7 @@ def task_table_markdown(table: dict) -> str:
     """The Markdown table of one task (numbers as in report.json: accuracy in %, sd over seeds)."""
     primary = table["primary_metric"]
     teachers = table["teachers"]
-    header = ["model", "kind", "params", "seeds", "dev acc (%)", "test acc (%)"]
+    header = ["role", "model", "params (trainable)", "seeds", "dev acc (%)", "test acc (%)"]
     if primary != "accuracy":
         header.append(f"test {primary} (%)")
     header.append("it/s")
@@ -85,7 +85,8 @@ def task_table_markdown(table: dict) -> str:
         if speed and (speed["batch_size"], speed["mode"]) != default:
             its += f" ({setting(speed['batch_size'], speed['mode'])})"
             notes.add("it/s in brackets were measured in another setting than the header's")
-        cells = [r["model"], r["kind"], _params(r["params"]), str(len(r["seeds"])) if r["seeds"] else "—",
+        cells = [r.get("role", r["kind"]), r["model"], _params_split(r.get("params"), r.get("trainable_params")),
+                 str(len(r["seeds"])) if r["seeds"] else "—",
                  _pct(r["dev"].get("accuracy")), _pct(r["test"].get("accuracy"))]
         if primary != "accuracy":
             cells.append(_pct(r["test"].get(primary)))
@@ -98,6 +99,15 @@ def task_table_markdown(table: dict) -> str:
     text = "\n".join(lines)
     for note in sorted(notes):
         text += f"\n\n_{note}._"
+    return text
+
+
+def _params_split(params, trainable) -> str:
+    """"12.18M (0.46M)": all parameters, and in brackets the trainable ones when some are frozen (a
+    student's static word table is most of its size but is not learned)."""
+    text = _params(params)
+    if isinstance(params, int) and isinstance(trainable, int) and trainable < params:
+        text += f" ({_params(trainable)})"
     return text
 
 
@@ -223,7 +233,7 @@ def _curve_groups(table: dict, kind: str, runs_of: dict) -> list[dict]:
                 for run in runs_of[(table["task"], kind, r["model"])]]
         runs = [x for x in runs if x["scalars"]]
         if runs:
-            out.append({"label": r["model"], "runs": runs})
+            out.append({"label": r["model"], "runs": runs, "loss": str(r["config"].get("loss") or "")})
     return out
 
 
@@ -266,11 +276,15 @@ def write_report(runs_dir: str | os.PathLike, out_dir: str | os.PathLike | None 
           f"unless marked dev). Random-weight presets have it/s only."]
     if note:   # e.g. a reduced smoke run must say so where its numbers are read
         md.append(f"\n**{note}**")
-    machines = {json.dumps(m["machine"], sort_keys=True) for m in found.machines}
+    machines = {json.dumps({k: v for k, v in m["machine"].items() if k != "matmul_peak_gflops"}, sort_keys=True)
+                for m in found.machines}
     for m in found.machines:
         info = m["machine"]
+        peak = info.get("matmul_peak_gflops")
         md.append(f"\n- bench `{m['source']}`: {info.get('cpu', '?')}, {info.get('cores', '?')} cores, "
-                  f"GPUs {info.get('gpus') or 'none'}, TensorFlow {info.get('tensorflow', '?')}")
+                  f"GPUs {info.get('gpus') or 'none'}, TensorFlow {info.get('tensorflow', '?')}"
+                  + (f"; float32 matmul peak measured in the same run: {peak:.0f} GFLOP/s (speeds on this "
+                     "machine move with it from one session to the next)" if isinstance(peak, (int, float)) else ""))
     if len(machines) > 1:
         md.append("\n**Warning:** the bench files come from different machines or settings; speed-ups "
                   "between them compare different machines.")
@@ -289,20 +303,27 @@ def write_report(runs_dir: str | os.PathLike, out_dir: str | os.PathLike | None 
         table["plot"] = {"path": rel(plot_path), "split": plotted["split"], "points": plotted["points"],
                          "pareto": plotted["pareto"], "presets": plotted["presets"]}
         md += ["", f"![{task}: accuracy vs it/s]({rel(plot_path)})",
-               "", f"Pareto front (fastest first): {', '.join(plotted['pareto']) or '—'}."]
+               "", f"Pareto front (fastest first; rows of one network count as equally fast, their measured speeds "
+               f"differing by noise only): {', '.join(plotted['pareto']) or '—'}."]
         detail = _bench_detail_markdown(table)
         if detail:
             md += ["", "### Throughput, every setting measured", "", detail]
         table["curves"] = {}
         for kind in RUN_KINDS:
             curve_groups = _curve_groups(table, kind, runs_of)
-            if not curve_groups:
-                continue
-            curve_path = out / f"curves_{slug}_{kind}.png"
-            curves = plot_training_curves(curve_groups, curve_path, f"{task}: {kind} training curves")
-            images.append(curve_path)
-            table["curves"][kind] = {"path": rel(curve_path), "groups": curves["groups"]}
-            md += ["", f"### {kind.capitalize()} training curves", "", f"![{task}: {kind} curves]({rel(curve_path)})"]
+            # one figure per loss: ce, mse and kl are on different scales, so one axis would mislead
+            by_loss: dict[str, list] = {}
+            for group in curve_groups:
+                loss = group.pop("loss")
+                by_loss.setdefault(loss if kind == "student" else "", []).append(group)
+            for loss, groups in by_loss.items():
+                key, suffix = (kind, "") if len(by_loss) == 1 else (f"{kind}, loss {loss}", f"_{_slug(loss)}")
+                curve_path = out / f"curves_{slug}_{kind}{suffix}.png"
+                curves = plot_training_curves(groups, curve_path, f"{task}: {key} training curves")
+                images.append(curve_path)
+                table["curves"][key] = {"path": rel(curve_path), "groups": curves["groups"]}
+                md += ["", f"### {key[0].upper() + key[1:]} training curves", "",
+                       f"![{task}: {key} curves]({rel(curve_path)})"]
         with_curves = {label for curves in table["curves"].values() for label in curves["groups"]}
         missing = [r["model"] for r in table["rows"] if r["kind"] in RUN_KINDS and r["model"] not in with_curves]
         if missing:
@@ -331,17 +352,24 @@ def write_report(runs_dir: str | os.PathLike, out_dir: str | os.PathLike | None 
                 acc = "—" if s["teacher_accuracy"] is None else f"{100 * s['teacher_accuracy']:.2f}"
                 md.append(f"| {m.path.name} | {m.task} | {m.teacher} | {split} | {s['rows']:,} | {acc} | "
                           f"{s['it_per_s']:,.1f} |")
+        md += ["", "_The teacher's it/s here is labelling the file's rows: token ids already made, rows of like "
+               "length batched together, no tokenization. The task table's it/s is the teacher on raw text as "
+               "a user calls it (tokenization included, batches in input order), so it is lower; both are "
+               "right._"]
     if found.explains:
         md += ["", "## Which tokens teacher and student listen to", "",
                "Integrated-gradients attributions of the teacher's predicted label for both models, on a fixed "
                "sample of test texts (`distill explain --compare TEACHER STUDENT --sample N`): the mean Spearman "
                "correlation of their word-piece scores per text, and how many of the teacher's 3 highest-scoring "
                "pieces are among the student's.", "",
-               "| task | teacher run | student run | texts | mean rank corr. | top-3 overlap | same label (%) |",
+               "| task | teacher run | student | texts | mean rank corr. | top-3 overlap | same label (%) |",
                "|---|---|---|---:|---:|---:|---:|"]
+        roles = {r.path.resolve(): role(r.kind, r.config) for r in found.runs}
         for e in found.explains:
+            student = Path(str(e.get("student_run")))
+            named = roles.get(student.resolve())
             md.append(f"| {e.get('task')} | {Path(str(e.get('teacher_run'))).name} | "
-                      f"{Path(str(e.get('student_run'))).name} | {e.get('texts')} | "
+                      f"{f'{named} ({student.name})' if named else student.name} | {e.get('texts')} | "
                       f"{_num(e.get('mean_rank_correlation'), '+.3f')} | {_num(e.get('mean_top_k_overlap'), '.2f')} | "
                       f"{_num(None if e.get('same_label') is None else 100 * e['same_label'], '.1f')} |")
         for e in found.explains:

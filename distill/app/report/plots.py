@@ -11,6 +11,7 @@ pyplot, written atomically.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -44,6 +45,22 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
     return sorted(front, key=lambda i: -points[i][0])
 
 
+NETWORK_KEYS = ("arch", "embedding", "filters", "widths")
+"""Student config keys that make the same network, hence the same speed up to measurement noise."""
+
+
+def _same_network_same_speed(points: list[tuple[float, float]], networks: list) -> list[tuple[float, float]]:
+    """`points` with every student of one network at their median speed: three seeds or losses of one
+    network are not faster or slower than each other, whatever one timing said."""
+    import statistics
+
+    speeds: dict[str, list[float]] = {}
+    for (x, _), network in zip(points, networks):
+        if network is not None:
+            speeds.setdefault(network, []).append(x)
+    return [((statistics.median(speeds[n]) if n is not None else x), y) for (x, y), n in zip(points, networks)]
+
+
 def plot_accuracy_vs_speed(table: dict, path: str | os.PathLike) -> dict:
     """Test accuracy (%) against it/s (log x) for one task; returns what was drawn.
 
@@ -57,7 +74,7 @@ def plot_accuracy_vs_speed(table: dict, path: str | os.PathLike) -> dict:
     ax = fig.add_subplot()
     style = {"teacher": dict(marker="s", color="tab:blue", label="teacher (fine-tuned)"),
              "student": dict(marker="o", color="tab:orange", label="student (CNN)")}
-    points, labels, drawn = [], [], {}
+    points, labels, networks, drawn = [], [], [], {}
     for kind, st in style.items():
         rows = [r for r in table["rows"] if r["kind"] == kind and r["it_per_s"] and "accuracy" in r[split]]
         if not rows:
@@ -71,7 +88,9 @@ def plot_accuracy_vs_speed(table: dict, path: str | os.PathLike) -> dict:
         for r, x, y in zip(rows, xs, ys):
             points.append((x, y))
             labels.append(r["model"])
-    front = pareto_front(points)
+            networks.append(json.dumps([kind] + [r.get("config", {}).get(k) for k in NETWORK_KEYS], default=str)
+                            if kind == "student" else None)
+    front = pareto_front(_same_network_same_speed(points, networks))
     if front:
         line, = ax.plot([points[i][0] for i in front], [points[i][1] for i in front], linestyle="--",
                         color="tab:green", linewidth=1.2, zorder=0, label="Pareto front")

@@ -194,8 +194,10 @@ def build_tables(found: Collection, batch_size: int = 32) -> dict[str, dict]:
             speed = _speed_of(bench[0]) if bench else _eval_speed(g)
             params = next((r.params for r in bench if isinstance(r.params, int)), None)
             params = params if params is not None else next((r.params for r in g.runs if r.params), None)
+            trainable = next((r.trainable_params for r in g.runs if r.trainable_params is not None), None)
             rows.append({
-                "model": g.label, "kind": g.kind, "random_weights": False,
+                "model": g.label, "kind": g.kind, "role": role(g.kind, g.config), "random_weights": False,
+                "trainable_params": trainable,
                 "runs": [str(r.path) for r in g.runs], "seeds": g.seeds, "params": params,
                 "config": g.config, "origin": g.origin,
                 "dev": _metric_summary(g.runs, "dev", names), "test": _metric_summary(g.runs, "test", names),
@@ -211,6 +213,8 @@ def build_tables(found: Collection, batch_size: int = 32) -> dict[str, dict]:
             label = f"{model} (random weights)" if random_weights else model
             rows.append({
                 "model": label, "kind": kind if kind == "preset" else f"{kind} (bench only)",
+                "role": ("preset, random weights: speed only" if random_weights else "preset") if kind == "preset"
+                else f"{kind} (bench only)", "trainable_params": None,
                 "random_weights": random_weights, "runs": [], "seeds": [], "params": bench[0].params,
                 "config": {}, "dev": {}, "test": _exported_test_metrics(bench[0]), "speed": _speed_of(bench[0]),
                 "it_per_s": float(bench[0].it_per_s["median"]), "bench": [r.to_dict() for r in bench],
@@ -232,6 +236,19 @@ def build_tables(found: Collection, batch_size: int = 32) -> dict[str, dict]:
                         "teachers": [t["model"] for t in teachers], "rows": rows,
                         "distillation": distillation_gain(rows, teachers)}
     return tables
+
+
+def role(kind: str, config: dict) -> str:
+    """What a row is in the comparison, in words: the teacher, a distilled student (its loss, and
+    whether it also learned from the transfer set), or the baseline on gold labels only."""
+    if kind != "student":
+        return kind
+    loss = config.get("loss")
+    if loss == BASELINE_LOSS:
+        return "baseline: gold labels only"
+    if not loss:
+        return "student"
+    return f"distilled: {loss}" + (" + transfer set" if config.get("transfer", True) else ", no transfer set")
 
 
 # ------------------------------------------------------------- distillation
