@@ -557,3 +557,12 @@ def test_student_curves_get_one_figure_per_loss(runs, tmp_path):
     assert set(curves) == {"teacher", "student, loss mse", "student, loss ce"}
     assert curves["student, loss ce"]["path"].endswith("_student_ce.png")
     assert all(list(c["groups"]) for c in curves.values())
+
+
+def test_epoch_caps_are_not_what_names_a_row(tmp_path):
+    """`epochs=20` is a cap that early stopping ends sooner: rows differing in loss are named by it."""
+    make_run(tmp_path, "teacher", "t0", "minilm-l6", 0, 0.90, 0.88)
+    make_student_group(tmp_path, "ce", "ce", dev=[0.79], test=[0.78], epochs=20)
+    make_student_group(tmp_path, "mse", "mse", dev=[0.80], test=[0.79], epochs=2)
+    models = {r["model"] for r in write_report(tmp_path, echo=lambda _: None).data["tasks"][TASK]["rows"]}
+    assert models == {"minilm-l6", "kim-cnn (loss=ce)", "kim-cnn (loss=mse)"}

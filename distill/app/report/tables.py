@@ -67,6 +67,10 @@ class RunGroup:
         return [r.seed for r in self.runs]
 
 
+CAPS = ("epochs", "patience")
+"""Config keys that bound a run rather than describe it."""
+
+
 def group_runs(runs: list[RunRecord]) -> list[RunGroup]:
     """Group runs differing only in seed; label groups so that same-named ones can be told apart."""
     groups: dict[str, RunGroup] = {}
@@ -88,6 +92,9 @@ def group_runs(runs: list[RunRecord]) -> list[RunGroup]:
         keys = sorted({k for f in flats for k in f})
         differing = [k for k in keys if len({json.dumps(f.get(k), default=str) for f in flats}) > 1]
         short = [k for k in differing if all(len(str(f.get(k))) <= 24 for f in flats)]
+        # epochs and patience are caps (early stopping ends most runs sooner): named only when nothing else differs
+        telling = [k for k in short if k.split(".")[-1] not in CAPS]
+        short = telling or short
         for i, (g, flat) in enumerate(zip(same, flats)):
             shown = ", ".join(f"{k.split('.')[-1]}={flat.get(k)}" for k in short[:3])
             g.label = f"{g.name} ({shown})" if shown else f"{g.name} #{i + 1}"
