@@ -26,6 +26,21 @@ def test_the_real_tree_is_actually_read():
     assert ("distill.app.cli.teacher", "teachers.finetune") in found     # a lazy import inside a function
 
 
+def test_only_materials_opens_hdf5():
+    """The HDF5 layout is known in one package: everything else asks `materials` (h5py imported nowhere else)."""
+    import ast
+
+    openers = []
+    for package in ("distill", "teachers", "students", "materials"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                         else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+                if any(n.split(".")[0] == "h5py" for n in names):
+                    openers.append(path.relative_to(ROOT).parts[0])
+    assert openers and set(openers) == {"materials"}
+
+
 # ---------------------------------------------------------------- the checker, on a fake tree
 
 @pytest.fixture

@@ -410,17 +410,10 @@ class _InsidePretrain:
 
 
 def _is_materials(path: Path) -> bool:
-    """Whether an .h5 file claims to be a materials file (runs also hold Keras weight files)."""
-    import h5py
+    """Whether an .h5 file is a materials file (runs also hold Keras weight files); only `materials/`
+    knows the HDF5 layout, so it is asked."""
+    from materials.schema import is_materials_file
 
-    from materials.schema import SCHEMA as MATERIALS_SCHEMA
-
-    try:
-        with h5py.File(path, "r") as h5:
-            schema = h5.attrs.get("schema")
-    except OSError:
-        return False
-    schema = schema.decode() if isinstance(schema, bytes) else schema
-    return isinstance(schema, str) and schema.startswith(MATERIALS_SCHEMA.split("/")[0])
+    return is_materials_file(path)
 
 
