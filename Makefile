@@ -24,6 +24,7 @@ run: install
 # One pytest worker per core (at most 4), each test file on one worker so its
 # module fixtures are built once: the suite's subprocess-heavy tests overlap.
 test: install
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -n auto --maxprocesses 4 --dist loadfile
 
 clean:

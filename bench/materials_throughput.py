@@ -109,7 +109,7 @@ def main(argv=None) -> int:
         for bucket in (True, False):
             out = workdir / f"{model}-{'bucket' if bucket else 'fixed'}.h5"
 
-            def run_once(bucket=bucket, out=out):
+            def run_once(bucket=bucket, out=out, teacher=teacher):
                 generate(teacher, task, out, splits=("train",), batch_size=args.batch_size, bucket=bucket,
                          overwrite=True, progress=False, echo=None)
                 return len(task["train"])

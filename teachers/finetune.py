@@ -35,7 +35,6 @@ The run folder it writes (`runs/teacher/<id>/`):
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import math

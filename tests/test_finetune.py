@@ -5,7 +5,6 @@ import dataclasses
 import json
 from pathlib import Path
 
-import keras
 import numpy as np
 import pytest
 

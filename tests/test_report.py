@@ -124,9 +124,9 @@ def report(runs):
 def parse_table(markdown, heading):
     """The first pipe table after `## heading`, as a list of {header: cell}."""
     lines = markdown.split(f"## {heading}\n", 1)[1].splitlines()
-    table = [l for l in lines[lines.index(next(l for l in lines if l.startswith("|"))):]]
-    table = table[:next((i for i, l in enumerate(table) if not l.startswith("|")), len(table))]
-    cells = [[c.strip() for c in l.strip("|").split("|")] for l in table]
+    table = lines[lines.index(next(line for line in lines if line.startswith("|"))):]
+    table = table[:next((i for i, line in enumerate(table) if not line.startswith("|")), len(table))]
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in table]
     return [dict(zip(cells[0], row)) for row in cells[2:]]
 
 

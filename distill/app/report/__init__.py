@@ -57,6 +57,7 @@ __all__ = [
     "PretrainRecord", "ROW_KINDS", "RUN_KINDS", "Report", "RunGroup", "RunRecord", "SCHEMA", "build_tables",
     "collect", "distillation_gain", "distillation_sentence", "epoch_label", "group_runs", "load_bench",
     "load_materials", "load_pretrain", "load_run", "mean_sd", "pareto_front", "pick_curves",
-    "plot_accuracy_vs_speed", "plot_pretraining", "plot_training_curves", "pretraining_summary", "read_scalars",
+    "plot_accuracy_vs_speed", "plot_pretraining", "plot_training_curves", "pretraining_markdown", "pretraining_summary",
+    "read_scalars",
     "task_table_markdown", "write_report",
 ]
