@@ -386,9 +386,39 @@ def write_run(run_dir, info: RunInfo) -> None:
     write_json_atomic(Path(run_dir) / RUN_FILE, info.to_dict())
 
 
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+"""The first 8 bytes of an HDF5 file (a materials file, a shard, a .partial one)."""
+
+
+def is_hdf5(path) -> bool:
+    """Whether `path` is an HDF5 file, by its .h5 suffix or its signature: what a materials file given
+    where a run folder belongs looks like (this module reads no HDF5 and imports no materials/)."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        return False
+    if path.suffix == ".h5":
+        return True
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE
+    except OSError:
+        return False
+
+
+def run_folder_wanted(kind: str | None = None) -> str:
+    """'a teacher run folder (runs/teacher/<id>)', or of a student, or of either when `kind` is None."""
+    if kind is None:
+        return "a teacher or student run folder (runs/teacher/<id>, runs/student/<id>)"
+    return f"a {kind} run folder (runs/{kind}/<id>)"
+
+
 def read_run(run_dir, kind: str | None = None) -> RunInfo:
     """The RunInfo of a run folder; one DistillError naming the file (and the field) when it is
-    missing, unreadable, malformed or of another `kind`."""
+    missing, unreadable, malformed or of another `kind`, and saying what was given instead when it is
+    a file (a materials file, say)."""
+    if Path(run_dir).is_file():
+        what = "a materials file (HDF5)" if is_hdf5(run_dir) else "a file"
+        raise DistillError(f"{run_dir} is {what}, not a run folder; give {run_folder_wanted(kind)}")
     path = Path(run_dir) / RUN_FILE
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))

@@ -63,17 +63,26 @@ def read_export_info(export_dir: str | os.PathLike) -> dict:
 
 
 def tflite_interpreter(model_path: str | os.PathLike, num_threads: int | None = None):
-    """A TFLite interpreter: LiteRT's (`ai_edge_litert`) when installed, else TensorFlow's own."""
-    threads = num_threads or len(os.sched_getaffinity(0))
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        import tensorflow as tf
+    """A TFLite interpreter: LiteRT's (`ai_edge_litert`) when installed, else TensorFlow's own; its tensors
+    allocated. Allocating applies TFLite's default XNNPACK delegate, whose C++ logger prints
+    `INFO: Created TensorFlow Lite XNNPACK delegate for CPU.` on stderr whatever TF_CPP_MIN_LOG_LEVEL says:
+    that is done here, with third-party INFO lines kept off stderr (`distill.quiet`)."""
+    from distill.quiet import filtered_stderr
 
-        with warnings.catch_warnings():   # TF's copy warns that it moved to ai_edge_litert; it still works
-            warnings.simplefilter("ignore")
-            return tf.lite.Interpreter(model_path=str(model_path), num_threads=threads)
-    return Interpreter(model_path=str(model_path), num_threads=threads)
+    threads = num_threads or len(os.sched_getaffinity(0))
+    with filtered_stderr():
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError:
+            import tensorflow as tf
+
+            with warnings.catch_warnings():   # TF's copy warns that it moved to ai_edge_litert; it still works
+                warnings.simplefilter("ignore")
+                interpreter = tf.lite.Interpreter(model_path=str(model_path), num_threads=threads)
+        else:
+            interpreter = Interpreter(model_path=str(model_path), num_threads=threads)
+        interpreter.allocate_tensors()
+    return interpreter
 
 
 class ExportedStudent(LengthSortedPredictor):

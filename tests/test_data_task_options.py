@@ -36,15 +36,18 @@ def test_commands_that_train_take_split_and_fold_everything_into_the_name(books,
     assert tasks.task_name(args) == f"csv:{books}?split=70/30&seed=4&text=blurb&label=genre"
 
 
-@pytest.mark.parametrize("command, own_split", [
-    (["teacher", "eval", "RUN", "--split", "dev"], ("split", "dev")),
-    (["materials", "generate", "--teacher", "RUN", "--splits", "train"], ("splits", "train")),
-    (["bench", "--preset", "tiny", "--split", "dev"], ("split", "dev")),
+@pytest.mark.parametrize("command", [
+    ["teacher", "eval", "RUN", "--splits", "dev"],
+    ["materials", "generate", "--teacher", "RUN", "--splits", "train"],
+    ["bench", "--preset", "tiny", "--splits", "dev"],
 ])
-def test_commands_whose_split_means_which_rows_keep_it_and_take_the_rest(books, command, own_split):
+def test_commands_that_read_named_splits_take_splits_and_every_task_option(books, command):
     args = parse(*command, "--task", f"csv:{books}?split=60/20/20", *OPTIONS)
-    assert getattr(args, own_split[0]) == own_split[1]
+    assert args.splits == command[-1]
     assert tasks.task_name(args) == f"csv:{books}?split=60/20/20&seed=4&text=blurb&label=genre"
+    args = parse(*command, "--task", f"csv:{books}", "--split", "70/30", *OPTIONS)   # --split: percentages
+    assert args.splits == command[-1]
+    assert tasks.task_name(args) == f"csv:{books}?split=70/30&seed=4&text=blurb&label=genre"
     assert tasks.task_name(parse(*command), default="synthetic") == "synthetic"   # a run's own task, untouched
 
 

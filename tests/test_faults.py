@@ -239,7 +239,7 @@ def _cases(root: Path, teacher: Path, tsv: Path, read_only: Path | None) -> list
         ("eval-labels-differ", ["teacher", "eval", str(teacher), "--task", f"tsv:{tsv}"], {},
          f"task tsv:{tsv} has labels ['0', '1'] but the teacher run {teacher} was trained on "
          "['negative', 'positive'] (task synthetic)"),
-        ("eval-unknown-split", ["teacher", "eval", str(teacher), "--split", "dev,nope"], {},
+        ("eval-unknown-split", ["teacher", "eval", str(teacher), "--splits", "dev,nope"], {},
          "task synthetic has no split 'nope'; it has train, dev, test"),
         ("eval-json-under-a-file", ["teacher", "eval", str(teacher), "--json", str(f / "m.json")], {},
          f"--json {f}: not a folder"),

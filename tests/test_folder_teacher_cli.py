@@ -52,7 +52,7 @@ def test_info_describes_a_folder_and_its_head(root, capsys):
 
 
 def test_eval_takes_a_finetuned_folder_with_a_task(root, capsys, tmp_path):
-    code, out, err = main(capsys, "teacher", "eval", root / "finetuned", "--task", "synthetic", "--split", "dev",
+    code, out, err = main(capsys, "teacher", "eval", root / "finetuned", "--task", "synthetic", "--splits", "dev",
                           "--no-progress", "--json", tmp_path / "e.json")
     assert code == 0 and re.search(r"^dev\s+100\s+(0\.9[5-9]|1\.0)", out, re.M)
     assert err.startswith(f"note: {root / 'finetuned'} evaluated as it is (fine-tuned elsewhere; head outputs")

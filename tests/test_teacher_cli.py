@@ -40,13 +40,13 @@ def test_finetune_names_the_run_and_reuses_it(finetuned):
 
 def test_eval_prints_the_table_and_writes_json(finetuned, capsys, tmp_path):
     _, run_dir, _, _ = finetuned
-    assert cli.main(["teacher", "eval", run_dir, "--split", "dev,test", "--json", str(tmp_path / "e.json")]) == 0
+    assert cli.main(["teacher", "eval", run_dir, "--splits", "dev,test", "--json", str(tmp_path / "e.json")]) == 0
     out = capsys.readouterr().out
     dev = re.search(r"^dev\s+100\s+(\d\.\d+)", out, re.M)
     assert dev and float(dev.group(1)) > 0.95 and re.search(r"^test\s+100", out, re.M)
     saved = json.loads((tmp_path / "e.json").read_text())
     assert set(saved["results"]) == {"dev", "test"} and saved["results"]["dev"]["accuracy"] > 0.95
-    assert cli.main(["teacher", "eval", run_dir, "--split", "transfer"]) == 2
+    assert cli.main(["teacher", "eval", run_dir, "--splits", "transfer"]) == 2
     assert "no split 'transfer'" in capsys.readouterr().err
 
 
@@ -161,9 +161,9 @@ def test_run_options_reach_the_pipeline_config():
 
 def test_eval_shows_a_progress_bar_unless_no_progress(finetuned, capsys):
     _, run_dir, _, _ = finetuned
-    assert cli.main(["teacher", "eval", run_dir, "--split", "dev"]) == 0
+    assert cli.main(["teacher", "eval", run_dir, "--splits", "dev"]) == 0
     assert "eval dev" in capsys.readouterr().err   # tqdm writes to stderr
-    assert cli.main(["teacher", "eval", run_dir, "--split", "dev", "--no-progress"]) == 0
+    assert cli.main(["teacher", "eval", run_dir, "--splits", "dev", "--no-progress"]) == 0
     assert "eval dev" not in capsys.readouterr().err
 
 
@@ -171,7 +171,7 @@ def test_eval_on_a_task_with_other_labels_is_one_line_listing_both(finetuned, ca
     _, run_dir, _, _ = finetuned
     for split in ("train", "dev"):
         (tmp_path / f"{split}.txt").write_text("sentence\tlabel\na wonderful film\t1\nthe road\t0\n")
-    assert cli.main(["teacher", "eval", run_dir, "--task", f"tsv:{tmp_path}", "--split", "dev"]) == 2
+    assert cli.main(["teacher", "eval", run_dir, "--task", f"tsv:{tmp_path}", "--splits", "dev"]) == 2
     assert capsys.readouterr().err == (f"distill: error: task tsv:{tmp_path} has labels ['0', '1'] but the teacher "
                                        f"run {run_dir} was trained on ['negative', 'positive'] (task synthetic)\n")
 

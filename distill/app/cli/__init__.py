@@ -10,18 +10,19 @@ restated here. A command may also register `check=`: cheap argument checks
 (names, files, writable folders: `distill.app.cli.checks`) run before
 TensorFlow is imported, so a mistake is reported at once, not after ~5 s of
 imports or an hour of work. A `DistillError` becomes one line on stderr and
-exit status 2.
+exit status 2. Every parser is a `distill.app.cli.parsing.Parser`: option
+prefixes are never guessed, and a mistyped option or command is one line with
+the closest known one.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import sys
-import tempfile
 
 from distill.app.cli import bench, data, explain, materials, predict, report, run, student, teacher, tokenizer
+from distill.app.cli.parsing import Parser
 from distill.api import PREDICTORS, load_predictor  # noqa: F401  (the public names of the old module)
 from distill.errors import DistillError
 
@@ -44,23 +45,14 @@ def _import_tensorflow_quietly() -> None:
     """
     if "tensorflow" in sys.modules:
         return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile(mode="w+b") as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            import tensorflow  # noqa: F401
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            for line in captured.read().decode(errors="replace").splitlines():
-                if not _TF_IMPORT_NOISE.search(line):
-                    print(line, file=sys.stderr)
+    from distill.quiet import filtered_stderr
+
+    with filtered_stderr(_TF_IMPORT_NOISE):
+        import tensorflow  # noqa: F401
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser() -> Parser:
+    parser = Parser(
         prog="distill",
         description="Distil fine-tuned BERT teachers into fast CNN students.",
     )

@@ -23,8 +23,8 @@ def register(subparsers) -> None:
                    "keras; 'folded,keras' times both side by side (default folded)")
     p.add_argument("--task", help="texts come from this task (default: the first run's task, else rt-polarity)")
     p.add_argument("--data-dir", help="local files of the task (as for `distill data prepare`)")
-    tasks.add_task_options(p, split=False)   # --split here is where the texts come from
-    p.add_argument("--split", default="test", help="split the texts come from (default test)")
+    tasks.add_splits_option(p, "test", "the one split the texts come from, by name (default test)", one=True)
+    tasks.add_task_options(p)
     p.add_argument("--examples", type=positive_int, default=256, help="texts per timed pass (default 256)")
     p.add_argument("--batch-sizes", type=positive_ints, default="1,32",
                    help="comma-separated batch sizes (default 1,32)")
@@ -85,7 +85,8 @@ def bench(args) -> None:
     for run in args.teacher:
         if source_kind(run) == RUN:
             read_run(run, "teacher")
-    summary = api.bench([*args.teacher, *args.student], task, presets=args.preset, split=args.split,
+    summary = api.bench([*args.teacher, *args.student], task, presets=args.preset,
+                        split=tasks.split_names(args, "bench", one=True)[0],
                         examples=args.examples, batch_sizes=batch_sizes, modes=modes, repeats=args.repeats,
                         warmup=args.warmup, max_seq_len=args.max_seq_len, precision=args.precision,
                         student_engines=engines, progress=not args.no_progress)
@@ -121,12 +122,16 @@ def check_bench(args) -> None:
 
     from teachers.folder import RUN, check_model_folder, source_kind
 
+    tasks.check_split(args)
+    tasks.split_names(args, "bench", one=True)
     for run in args.teacher:   # a run folder, or a model folder (a folder that is neither: the run's message)
+        checks.not_misplaced(run, "bench --teacher", "teacher", model_folder=True)
         if source_kind(run) == RUN:
             checks.run_folder(run, "teacher")
         else:
             check_model_folder(run)
     for run in args.student:
+        checks.not_misplaced(run, "bench --student", "student", export=True)
         checks.folder(run, "--student")
     for preset in args.preset:
         checks.teacher(preset, random_init=True)

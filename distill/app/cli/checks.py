@@ -111,11 +111,83 @@ def tokenizer_folder(path: str, option: str = "--vocab") -> None:
     read_tokenizer_folder(given)
 
 
-def run_folder(path: str, kind: str | None = None):
-    """The RunInfo of a run folder (of `kind`); one line when it is none."""
+MATERIALS_FILE = "a materials file"
+MATERIALS_FOLDER = "a materials folder (it holds materials.h5)"
+EXPORT_FOLDER = "an exported student's folder"
+EXPORT_WANTED = "an exported student's folder (distill student export)"
+MODEL_WANTED = "a fine-tuned model folder (Hugging Face or Google)"
+MATERIALS_WANTED = ("a materials file (runs/materials/<id>/materials.h5, from `distill materials generate`) or the "
+                    "folder holding it")
+
+
+def what_is(path) -> str | None:
+    """What `path` is when it is one of the toolkit's own inputs: a materials file (HDF5), a materials
+    folder, an exported student's folder, or a teacher or student run folder (by its run.json's kind);
+    None when it is none of them (missing, or something else)."""
+    from distill.runfiles import RUN_FILE, is_hdf5, read_json_or_none
+    from students.exported import is_export_dir
+
+    path = Path(path).expanduser()
+    if path.is_file():
+        return MATERIALS_FILE if is_hdf5(path) else None
+    if not path.is_dir():
+        return None
+    if (path / RUN_FILE).is_file():
+        raw = read_json_or_none(path / RUN_FILE)
+        kind = raw.get("kind") if isinstance(raw, dict) else None
+        return f"a {kind} run folder" if kind in ("teacher", "student") else "a run folder"
+    if is_export_dir(path):
+        return EXPORT_FOLDER
+    if (path / "materials.h5").is_file():
+        return MATERIALS_FOLDER
+    return None
+
+
+def _either(things) -> str:
+    things = list(things)
+    return things[0] if len(things) == 1 else ", ".join(things[:-1]) + " or " + things[-1]
+
+
+def not_misplaced(path, command: str, kind: str | None = None, export: bool = False,
+                  model_folder: bool = False) -> None:
+    """One line when a materials file or folder (or an export folder, unless `export`) is given where
+    `command` needs a run folder (of `kind`; or an export folder with `export`, a model folder with
+    `model_folder`): what it is and what the command needs."""
+    from distill.runfiles import run_folder_wanted
+
+    what = what_is(path)
+    if what in (MATERIALS_FILE, MATERIALS_FOLDER) or (what == EXPORT_FOLDER and not export):
+        wanted = [run_folder_wanted(kind)] + [EXPORT_WANTED] * export + [MODEL_WANTED] * model_folder
+        raise DistillError(f"{path} is {what}; {command} needs {_either(wanted)}")
+
+
+def run_folder(path: str, kind: str | None = None, command: str | None = None):
+    """The RunInfo of a run folder (of `kind`); one line when it is none. With `command`, a materials
+    file or folder, or an export folder, is named as such first, with what `command` needs
+    (`not_misplaced`)."""
     from distill.runfiles import read_run
 
+    if command is not None:
+        not_misplaced(path, command, kind)
     return read_run(path, kind)
+
+
+def materials_not_misplaced(path, option: str = "--materials") -> None:
+    """One line when a run folder or an export folder is given where `option` wants a materials file."""
+    what = what_is(path)
+    if what is not None and what not in (MATERIALS_FILE, MATERIALS_FOLDER):
+        raise DistillError(f"{option} {path} is {what}, not a materials file; give {MATERIALS_WANTED}")
+
+
+def materials(path: str, option: str = "--materials") -> str:
+    """The materials file `path` names (the file, or the `distill run` materials folder holding it);
+    one line when it is a run or export folder instead, or no file."""
+    from distill.api import materials_file
+
+    materials_not_misplaced(path, option)
+    resolved = str(materials_file(path))
+    file(resolved, option)
+    return resolved
 
 
 def writable(path, what: str = "output folder") -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from distill.app.cli import tasks
 from distill.app.cli.types import positive_int
 from distill.errors import DistillError
 
@@ -20,8 +21,9 @@ def register(subparsers) -> None:
         "along that path. Occlusion replaces one piece at a time by [MASK] and reports the logit's drop.")
     p.add_argument("args", nargs="*", metavar="RUN TEXT",
                    help="a run folder, then texts to explain (with --compare: texts only)")
-    p.add_argument("--compare", nargs=2, metavar=("RUN_A", "RUN_B"),
-                   help="two runs (e.g. a teacher and a student distilled from it) explained side by side")
+    p.add_argument("--compare", nargs=2, metavar=("TEACHER_RUN", "STUDENT_RUN"),
+                   help="a teacher run and a student run (e.g. one distilled from it), in that order, explained "
+                   "side by side")
     p.add_argument("--file", help="one text per line, UTF-8 (blank lines are skipped)")
     p.add_argument("--method", default="ig", choices=("ig", "occlusion"),
                    help="ig: integrated gradients; occlusion: mask one piece at a time (default ig)")
@@ -30,9 +32,10 @@ def register(subparsers) -> None:
     p.add_argument("--html", metavar="OUT", help="also write the attributions as an HTML page")
     p.add_argument("--sample", type=positive_int, metavar="N",
                    help="with --compare and no texts: compare on a fixed sample of N texts of the runs' task "
-                   "(--split, default test) and write explain.json and a PNG of the most and least agreeing "
+                   "(--splits, default test) and write explain.json and a PNG of the most and least agreeing "
                    "texts to --out (what the report shows)")
-    p.add_argument("--split", default="test", help="split the --sample texts come from (default test)")
+    tasks.add_splits_option(p, "test", "the one split the --sample texts come from, by name (default test)",
+                            one=True)
     p.add_argument("--out", metavar="DIR", help="folder for --sample's explain.json and PNG "
                    "(default runs/explain/<teacher>--<student>)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (--sample)")
@@ -70,12 +73,13 @@ def explain(args) -> None:
             raise DistillError("explain: --sample needs --compare TEACHER_RUN STUDENT_RUN and no texts")
         teacher_dir, student_dir = (Path(r) for r in args.compare)
         out = Path(args.out) if args.out else Path("runs") / "explain" / f"{teacher_dir.name}--{student_dir.name}"
-        api.explain(teacher_dir, student_dir, out, split=args.split, n=args.sample, method=args.method,
+        split = tasks.split_names(args, "explain", one=True)[0]
+        api.explain(teacher_dir, student_dir, out, split=split, n=args.sample, method=args.method,
                     progress=not args.no_progress)
         return
     runs = list(args.compare) if args.compare else args.args[:1]
     if not runs:
-        raise DistillError("explain: give a run folder (or --compare RUN_A RUN_B) and texts")
+        raise DistillError("explain: give a run folder (or --compare TEACHER_RUN STUDENT_RUN) and texts")
     texts = _texts(args, args.args if args.compare else args.args[1:])
     explained = api.explain_texts(runs, texts, method=args.method, steps=args.steps)
     explainers, results = explained["explainers"], explained["attributions"]
@@ -104,19 +108,39 @@ def explain(args) -> None:
 
 def check(args) -> None:
     """Before TensorFlow: --html is a file that can be written (an existing folder there is refused now,
-    not after the attributions are computed), the run folders are runs (or an export, which `explain`
-    then names)."""
+    not after the attributions are computed), the run folders are runs (an export, or a materials file
+    or folder, is named as such), --compare's first a teacher run and its second a student run: swapped,
+    they are one line saying so."""
     from pathlib import Path
 
     from distill.app.cli import checks
     from distill.app.explain import check_html_path
     from students.exported import is_export_dir
 
+    tasks.split_names(args, "explain", one=True)
     if args.html:
         check_html_path(args.html)
     runs = list(args.compare) if args.compare else args.args[:1]
+    kinds = []
     for run in runs:
-        if not is_export_dir(run):
-            checks.run_folder(run)
+        if is_export_dir(run):   # what `load_explainer` says, said before TensorFlow
+            raise DistillError(f"{run}: an exported student cannot be explained (no gradients); give the student "
+                               "run folder it was exported from")
+        kinds.append(checks.run_folder(run, command="explain --compare" if args.compare else "explain").kind)
+    if args.compare:
+        check_compare_order(args.compare, kinds)
     if args.html:
         checks.writable(Path(args.html).parent, "--html")
+
+
+def check_compare_order(runs, kinds) -> None:
+    """--compare TEACHER_RUN STUDENT_RUN: a teacher run first, a student run second (`kinds`: their
+    run.json kinds); swapped, or two of a kind, is one line."""
+    first, second = runs
+    if list(kinds) == ["teacher", "student"]:
+        return
+    if list(kinds) == ["student", "teacher"]:
+        raise DistillError(f"explain --compare: swapped: {first} is a student run and {second} a teacher run; "
+                           f"give the teacher first: --compare {second} {first}")
+    raise DistillError(f"explain --compare: the first must be a teacher run and the second a student run; {first} "
+                       f"is a {kinds[0]} run and {second} a {kinds[1]} run")

@@ -25,8 +25,9 @@ def register(subparsers) -> None:
                    "run_classifier.py checkpoint; needs --task)")
     p.add_argument("--task", help="task to label (default: the task the teacher was fine-tuned on)")
     p.add_argument("--data-dir", help="local directory with the task's files (as for `distill data prepare`)")
-    tasks.add_task_options(p, split=False)   # beside --splits, a file's split goes in the task name
-    p.add_argument("--splits", default="train,dev,test", help="comma-separated splits (default train,dev,test)")
+    tasks.add_splits_option(p, "train,dev,test", "the splits to label, by name, comma-separated "
+                            "(default train,dev,test)")
+    tasks.add_task_options(p)
     p.add_argument("--out", help="materials file (default runs/materials/<teacher run>[-<task>].h5)")
     p.add_argument("--batch-size", type=positive_int, default=32, help="teacher batch size (default 32)")
     p.add_argument("--no-bucket", action="store_true",
@@ -62,8 +63,9 @@ def register(subparsers) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(handler=merge, check=check_merge, needs_tensorflow=False)
     p = materials.add_parser("info", help="provenance, splits, rows, teacher accuracy and it/s of a materials file")
-    p.add_argument("file", help="materials file (.h5, a shard, or a .partial one being written)")
-    p.set_defaults(handler=info, needs_tensorflow=False)
+    p.add_argument("file", help="materials file (.h5, a shard, or a .partial one being written), or the "
+                   "`distill run` materials folder holding materials.h5")
+    p.set_defaults(handler=info, check=check_info, needs_tensorflow=False)
 
 
 def shard_spec(text: str):
@@ -83,12 +85,22 @@ def check_generate(args) -> None:
 
     from distill.app.cli import checks
 
+    tasks.check_split(args)
+    tasks.split_names(args, "materials generate")
     if args.out:
         from materials.generate import check_output_path
 
         check_output_path(args.shard.path(args.out) if args.shard else args.out)
+    checks.not_misplaced(args.teacher, "materials generate --teacher", "teacher", model_folder=True)
     if Path(args.teacher).expanduser().is_dir():   # a missing one is the run loader's to name
         checks.teacher_source(args.teacher, tasks.task_name(args), args.label_order, args.max_seq_len)
+
+
+def check_info(args) -> None:
+    """FILE is no run or export folder (a materials folder is fine: its materials.h5 is read)."""
+    from distill.app.cli import checks
+
+    checks.materials_not_misplaced(args.file, "materials info")
 
 
 def check_merge(args) -> None:
@@ -122,7 +134,7 @@ def generate(args) -> None:
     else:
         suffix = "" if task_name == run.task_name else "-" + "".join(c if c.isalnum() else "-" for c in task_name)
         out = Path("runs") / "materials" / f"{Path(run.run_dir).name}{suffix}.h5"
-    splits = [s.strip() for s in args.splits.split(",") if s.strip()]
+    splits = tasks.split_names(args, "materials generate")
     tuned = given(args, AUGMENT_OPTIONS)
     if tuned and not args.augment:
         options = ", ".join(f"--{AUGMENT_OPTIONS[k].replace('_', '-')}" for k in tuned)

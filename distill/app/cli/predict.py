@@ -21,7 +21,18 @@ def register(subparsers) -> None:
                    "output line, in order: a blank line gives a line with an empty label and confidence, so "
                    "output line N always belongs to input line N")
     p.add_argument("--batch-size", type=positive_int, default=32, help="inference batch size (default 32)")
-    p.set_defaults(handler=predict)
+    p.set_defaults(handler=predict, check=check)
+
+
+def check(args) -> None:
+    """Before TensorFlow: RUN is a run folder (with a readable run.json) or an export folder; a materials
+    file or folder given instead is one line saying so."""
+    from distill.app.cli import checks
+    from students.exported import is_export_dir
+
+    checks.not_misplaced(args.run, "predict", export=True)
+    if not is_export_dir(args.run):
+        checks.run_folder(args.run)
 
 
 def _lines(args, file_handle=None):

@@ -147,11 +147,9 @@ def export(args) -> None:
 
 def check_train(args) -> None:
     """Before TensorFlow: the materials file is there and the run folder can be written."""
-    from distill.api import materials_file
     from distill.app.cli import checks
 
-    args.materials = str(materials_file(args.materials))
-    checks.file(args.materials, "--materials")
+    args.materials = checks.materials(args.materials)
     checks.output_folder(args.out, args.runs_dir, "student")
     checks.strategy(args.strategy)
 
@@ -164,12 +162,9 @@ def check_export(args) -> None:
 
     if args.format == "savedmodel" and args.quantize != "none":
         raise DistillError(f"--quantize {args.quantize} needs --format tflite (a SavedModel is exported in float32)")
-    checks.run_folder(args.run, "student")
+    checks.run_folder(args.run, "student", "student export")
     if args.materials:
-        from distill.api import materials_file
-
-        args.materials = str(materials_file(args.materials))
-        checks.file(args.materials, "--materials")
+        args.materials = checks.materials(args.materials)
     checks.writable(Path(args.out).parent if args.out else Path(args.runs_dir) / "export",
                     "--out" if args.out else "output folder")
 

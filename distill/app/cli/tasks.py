@@ -9,9 +9,11 @@ the grammar; `task_spec` spells it). The name given that way directly works
 the same. `add_task_options` adds the options to a command, `task_name`
 reads them back as the one name.
 
-Commands whose `--split`/`--splits` already says which splits to read
-(`teacher eval`, `materials generate`, `bench`) get the options without
-`--split`: there the task name carries a single file's split.
+Across every command, `--split` means the percentages of one FILE's split
+(this option) and `--splits` the names of the splits a command reads
+(`add_splits_option`: `teacher eval`, `materials generate`, `bench`,
+`explain`). `teacher eval` and `bench` once took split names as `--split`;
+such a value (`--split test`) is now one line saying to use `--splits test`.
 """
 
 from __future__ import annotations
@@ -22,17 +24,20 @@ from distill.errors import DistillError
 DESTS = {"split": "task_split", "seed": "split_seed", "group": "group_column", "text": "text_column",
          "text_b": "text_b_column", "label": "label_column"}
 """Key of the task name's option -> argparse dest."""
+SPLIT_METAVAR = "TRAIN/DEV[/TEST]"
+"""How `--split` shows its value (percentages) in every command's help."""
+SPLITS_DEST = "splits"
+"""The argparse dest of `--splits` (split names) in every command that has it."""
 
 
-def add_task_options(parser, split: bool = True) -> None:
-    """--split (unless `split` is False), --split-seed, --group-column, --text-column, --text-b-column,
-    --label-column: all default None (not given), so a name's own options stand."""
+def add_task_options(parser) -> None:
+    """--split, --split-seed, --group-column, --text-column, --text-b-column, --label-column: all default
+    None (not given), so a name's own options stand."""
     group = parser.add_argument_group("task options", "csv:, parquet:, jsonl: tasks; they become part of the task "
                                       "name (csv:FILE?split=80/10/10&seed=0&group=COL&text=COL&label=COL)")
-    if split:
-        group.add_argument("--split", dest=DESTS["split"], metavar="TRAIN/DEV[/TEST]",
-                           help="split one FILE into train/dev/test percentages, e.g. 80/10/10, or 80/20 for "
-                                "train/dev (default 80/10/10), stratified by label")
+    group.add_argument("--split", dest=DESTS["split"], metavar=SPLIT_METAVAR,
+                       help="split one FILE into train/dev/test percentages, e.g. 80/10/10, or 80/20 for "
+                            "train/dev (default 80/10/10), stratified by label")
     group.add_argument("--split-seed", dest=DESTS["seed"], type=random_seed, metavar="N",
                        help="random seed of a FILE's split (default 0)")
     group.add_argument("--group-column", dest=DESTS["group"], metavar="COL",
@@ -43,6 +48,38 @@ def add_task_options(parser, split: bool = True) -> None:
                        help="second text column, for sentence pairs (default none)")
     group.add_argument("--label-column", dest=DESTS["label"], metavar="COL", help="column of the label "
                        "(default label)")
+
+
+def add_splits_option(parser, default: str, help: str, one: bool = False) -> None:
+    """--splits: the names of the splits a command reads, comma-separated (`one`: the command reads one;
+    `split_names(args, command, one=True)` then refuses more)."""
+    parser.add_argument("--splits", dest=SPLITS_DEST, default=default, metavar="NAME" if one else "NAME[,NAME...]",
+                        help=help)
+
+
+def split_names(args, command: str, one: bool = False) -> list[str]:
+    """The names of `--splits`, checked: at least one, and exactly one where the command reads one split."""
+    names = [name.strip() for name in str(getattr(args, SPLITS_DEST)).split(",") if name.strip()]
+    if not names:
+        raise DistillError(f"--splits {getattr(args, SPLITS_DEST)!r}: give a split name (e.g. --splits test)")
+    if one and len(names) != 1:
+        raise DistillError(f"--splits {','.join(names)}: {command} reads one split; give one name "
+                           f"(e.g. --splits {names[0]})")
+    return names
+
+
+def _looks_like_names(value: str) -> bool:
+    """A --split value that is split names (test, dev,test), not percentages (80/10/10)."""
+    return not any(c.isdigit() or c == "/" for c in value)
+
+
+def check_split(args) -> None:
+    """A split NAME given as --split (the percentages) where the command reads named splits: one line
+    saying to use --splits. (`teacher eval` and `bench` used to take names as --split.)"""
+    value = getattr(args, DESTS["split"], None)
+    if value is not None and hasattr(args, SPLITS_DEST) and _looks_like_names(value):
+        raise DistillError(f"--split {value}: --split is a FILE's split percentages (e.g. 80/10/10); to name the "
+                           f"splits to read, use --splits {value}")
 
 
 def given_options(args) -> dict:
@@ -56,6 +93,7 @@ def task_name(args, default: str | None = None) -> str | None:
     from distill.data.registry import task_spec
     from distill.data.spec import FLAGS
 
+    check_split(args)
     name = getattr(args, "task", None) or default
     options = given_options(args)
     if name is None:

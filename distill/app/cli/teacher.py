@@ -64,10 +64,10 @@ def register(subparsers) -> None:
                            "model folder) on task splits")
     p.add_argument("run", help="teacher run folder (runs/teacher/<id>), or a fine-tuned model folder (HF "
                    "BertForSequenceClassification, Google run_classifier.py checkpoint) with --task")
-    p.add_argument("--split", default="test", help="split(s), comma-separated (default test)")
+    tasks.add_splits_option(p, "test", "the splits to evaluate, by name, comma-separated (default test)")
     p.add_argument("--task", help="task to evaluate on (default: the run's own task)")
     p.add_argument("--data-dir", help="local files of the task (as for `distill data prepare`)")
-    tasks.add_task_options(p, split=False)   # --split here is the splits to evaluate
+    tasks.add_task_options(p)
     p.add_argument("--batch-size", type=positive_int, default=32, help="inference batch size (default 32)")
     p.add_argument("--json", metavar="FILE", help="also write the metrics (with report and confusion matrix) here")
     add_folder_options(p)
@@ -158,7 +158,9 @@ def check_eval(args) -> None:
 
     from distill.data import load_task
 
-    folder = checks.teacher_source(args.run, tasks.task_name(args), args.label_order, args.max_seq_len)
+    name = tasks.task_name(args)
+    checks.not_misplaced(args.run, "teacher eval", "teacher", model_folder=True)
+    folder = checks.teacher_source(args.run, name, args.label_order, args.max_seq_len)
     info = None if folder else checks.run_folder(args.run, "teacher")
     task_name = tasks.task_name(args, info.task if info else None)
     checks.task(task_name, args.data_dir)
@@ -173,20 +175,16 @@ def check_eval(args) -> None:
         info.check_labels(task.name, task.label_names, args.run)
     else:
         checks.finetuned_folder(args.run, task, args.label_order)
-    for split in _splits(args.split):
+    for split in tasks.split_names(args, "teacher eval"):
         if split not in task.splits:
             raise DistillError(f"task {task.name} has no split {split!r}; it has {', '.join(task.splits)}")
-
-
-def _splits(text: str) -> list[str]:
-    return [s.strip() for s in text.split(",") if s.strip()]
 
 
 def check_export(args) -> None:
     from distill.overwrite import check_replaceable, has_json_kind
     from teachers.export import MARKER_FILE, MARKER_KIND
 
-    checks.run_folder(args.run, "teacher")
+    checks.run_folder(args.run, "teacher", "teacher export")
     out = check_replaceable(args.out, what="a teacher export folder", ours=has_json_kind(MARKER_FILE, (MARKER_KIND,)),
                             overwrite=args.overwrite, inputs=(args.run,), option="OUT")
     checks.writable(out.parent, "output folder")
@@ -262,7 +260,8 @@ def evaluate(args) -> None:
     elif not run.complete:
         print(f"note: {args.run} is an interrupted run; evaluating its best checkpoint so far", file=sys.stderr)
     run.info.check_labels(task.name, task.label_names, args.run)
-    results = api.evaluate(run, task, _splits(args.split), batch_size=args.batch_size, progress=not args.no_progress)
+    results = api.evaluate(run, task, tasks.split_names(args, "teacher eval"), batch_size=args.batch_size,
+                           progress=not args.no_progress)
     print(format_metrics_table(results, task.primary_metric))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
