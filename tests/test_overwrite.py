@@ -132,3 +132,15 @@ def test_student_train_overwrite_keeps_a_users_folder(tmp_path, capsys, snapshot
     _refused(capsys, ["student", "train", "--materials", str(materials), "--out", str(tmp_path / "mine"),
                       "--overwrite", "--epochs", "1", "--no-progress"],
              "not empty and not a student run", tmp_path, snapshot)
+
+
+def test_explain_sample_never_replaces_a_users_explain_json(tmp_path, snapshot):
+    from distill import api
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "explain.json").write_text('{"mine": true}')
+    before = snapshot(out)
+    with pytest.raises(DistillError, match="explain.json: a file that is not an explain.json written by distill"):
+        api.explain(tmp_path / "teacher", tmp_path / "student", out, n=2, progress=False)   # refused before loading
+    assert snapshot(out) == before
