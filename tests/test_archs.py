@@ -121,7 +121,8 @@ def test_the_command_line_trains_module_function_and_the_bench_and_report_show_i
     (runs / "bench" / "bench.json").write_text(json.dumps(summary))
     report = write_report(runs, echo=lambda line: None)
     text = report.markdown.read_text()
-    row = next(line for line in text.splitlines() if line.startswith(f"| {user_module}:three_layers | student |"))
+    row = next(line for line in text.splitlines()
+               if line.startswith(f"| distilled: mse + transfer set | {user_module}:three_layers |"))
     assert row.endswith(f"| {rows[0]['it_per_s']['median']:,.1f} (batch 4, raw text, tokenization included) |")
     assert f"| {user_module}:three_layers | 4 | ids |" in text
 

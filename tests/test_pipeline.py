@@ -69,7 +69,9 @@ def test_report_numbers_are_the_runs_own(first):
     benched = {r["run"] for r in bench["rows"] if r["kind"] == "student"}
     assert benched == set(map(str, result.students.values()))     # every student model has its own it/s
     assert any(r["kind"] == "preset" and r["random_weights"] for r in rows.values())
-    assert "| model | kind |" in result.report.read_text()
+    text = result.report.read_text()
+    assert "| role | model |" in text and "| baseline: gold labels only | " in text   # rows named by their role
+    assert "| distilled: mse + transfer set | " in text and "| distilled: mse, no transfer set | " in text
 
 
 def test_second_run_reuses_every_stage(first, task):
