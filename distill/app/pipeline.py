@@ -38,8 +38,8 @@ one process, so its ratios are measured side by side; the price is that any
 student change re-times the teachers too (a few minutes on 2 cores).
 
 `quick=True` is a smoke run of the whole path (a few minutes on 2 cores): the
-train split cut to `QUICK_TRAIN_ROWS`, dev/test to `QUICK_EVAL_ROWS`, one
-teacher epoch, fewer variants and seeds, and a short bench. It writes under
+train split cut to `QUICK_TRAIN_ROWS`, dev/test to `QUICK_EVAL_ROWS`, two
+teacher epochs, fewer variants and seeds, and a short bench. It writes under
 RUNS_DIR/quick/ and says on every line that it is reduced.
 """
 
