@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from distill.errors import DistillError
+from distill.runfiles import read_json_or_none
 
 Recogniser = Callable[[Path], bool]
 
@@ -79,24 +80,15 @@ def has_json_kind(name: str, kinds: Iterable[str]) -> Recogniser:
 
 def json_kind(path: Path) -> str | None:
     """The "kind" of a JSON object file, or None when it is no such file."""
-    import json
-
-    try:
-        value = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError):
-        return None
+    value = read_json_or_none(path)
     return value.get("kind") if isinstance(value, dict) else None
 
 
 def json_schema(prefix: str) -> Recogniser:
     """A JSON object file whose "schema" starts with `prefix` (report.json, bench.json)."""
-    import json
 
     def recognise(path: Path) -> bool:
-        try:
-            value = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, ValueError, UnicodeDecodeError):
-            return False
+        value = read_json_or_none(path)
         return isinstance(value, dict) and str(value.get("schema", "")).startswith(prefix)
     return recognise
 
